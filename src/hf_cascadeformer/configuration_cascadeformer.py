@@ -1,0 +1,345 @@
+"""Configuration of the CascadeFormer model family.
+
+This file travels with saved checkpoints as remote code, so it imports only from `transformers` and the standard
+library.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from transformers import PreTrainedConfig
+
+FRAME_EMBEDDINGS = ("linear", "conv", "spatial_attention")
+SPATIAL_ATTENTION_STYLES = ("project_back", "split")
+LAYER_NORM_POSITIONS = ("pre", "post")
+CLASSIFIER_HEADS = ("linear", "mlp")
+PRETRAINING_OBJECTIVES = ("masked_joint",)
+MASK_UNITS = ("joint", "frame")
+DECODER_TYPES = ("linear",)
+
+# Every head of the family, so a checkpoint saved by any one of them loads with any Auto class as remote code.
+AUTO_MAP = {
+    "AutoConfig": "configuration_cascadeformer.CascadeFormerConfig",
+    "AutoModel": "modeling_cascadeformer.CascadeFormerModel",
+    "AutoModelForPreTraining": "modeling_cascadeformer.CascadeFormerForMaskedSkeletonModeling",
+    "AutoModelForSequenceClassification": "modeling_cascadeformer.CascadeFormerForSequenceClassification",
+}
+
+
+class CascadeFormerConfig(PreTrainedConfig):
+    r"""
+    Configuration of a CascadeFormer model: a stage-1 transformer over frame tokens (pretrained by masked joint
+    reconstruction), and for classification a stage-2 transformer stacked on it and fused back by cross-attention.
+
+    The defaults are the package's modern defaults (pre-LN, GELU, padding-aware attention); the named presets
+    (`CascadeFormerConfig.from_preset("penn_action-1.0")`) reproduce the sizes and heads of the paper's checkpoints.
+
+    Args:
+        num_joints (`int`, *optional*, defaults to 25):
+            Joints per skeleton (25 for NTU RGB+D, 20 for N-UCLA, 13 for Penn Action).
+        num_channels (`int`, *optional*, defaults to 3):
+            Coordinates per joint: 3 for 3D skeletons, 2 for 2D.
+        num_persons (`int`, *optional*, defaults to 1):
+            Maximum number of persons per clip. Persons are folded into the batch, encoded separately and averaged
+            (over the persons actually present) before the classifier.
+        max_frames (`int`, *optional*, defaults to 64):
+            Length of the learned temporal position table; the longest clip the model accepts.
+        frame_embedding (`str`, *optional*, defaults to `"linear"`):
+            How a frame becomes a token: `"linear"` (CascadeFormer 1.0, one linear layer on the flattened frame),
+            `"conv"` (1.1, two 1D convolutions along the joint axis, then the linear layer) or `"spatial_attention"`
+            (1.2, a one-layer transformer across the joints of a frame).
+        spatial_attention_style (`str`, *optional*, defaults to `"project_back"`):
+            Form of the 1.2 embedding. `"project_back"` (Penn Action / N-UCLA code): per-joint Linear(C -> d), the
+            spatial layer at width d, projection back to C, then the 1.0 linear layer. `"split"` (NTU code):
+            per-joint Linear(C -> d / J), the spatial layer at width d / J, joint tokens concatenated to d.
+        spatial_num_attention_heads (`int`, *optional*):
+            Heads of the 1.2 spatial layer. Defaults to `num_attention_heads`.
+        hidden_size (`int`, *optional*, defaults to 256):
+            Width d of the frame tokens.
+        num_hidden_layers (`int`, *optional*, defaults to 4):
+            Layers of the stage-1 transformer.
+        num_attention_heads (`int`, *optional*, defaults to 8):
+            Attention heads in every transformer layer.
+        intermediate_size (`int`, *optional*, defaults to 1024):
+            Width of the feed-forward block (the paper's code uses 2048 at every size).
+        hidden_act (`str`, *optional*, defaults to `"gelu"`):
+            Feed-forward activation (the paper's code uses `"relu"`).
+        hidden_dropout_prob (`float`, *optional*, defaults to 0.1):
+            Dropout on residual branches and inside the feed-forward block.
+        attention_probs_dropout_prob (`float`, *optional*, defaults to 0.1):
+            Dropout on attention probabilities (PyTorch's `nn.TransformerEncoderLayer` uses the same value as the
+            hidden dropout).
+        layer_norm_position (`str`, *optional*, defaults to `"pre"`):
+            `"pre"` (norm before each sub-block, plus a final norm; the modern default that trains stably) or
+            `"post"` (norm after each residual sum, no final norm; PyTorch's default and the paper's checkpoints).
+        layer_norm_eps (`float`, *optional*, defaults to 1e-5):
+            Epsilon of every LayerNorm.
+        initializer_range (`float`, *optional*, defaults to 0.02):
+            Standard deviation of the truncated normal initialiser of linear layers and position embeddings.
+        mask_padding_frames (`bool`, *optional*, defaults to `True`):
+            Exclude padding frames (``attention_mask == 0``) from attention and pooling, so padding never changes
+            the prediction. `False` reproduces the official code, which attends to and averages padding frames.
+        use_cascade (`bool`, *optional*, defaults to `True`):
+            Classify with the cascade (stage 2 + cross-attention). `False` gives the plain ablation: pooled stage-1
+            features straight into the head (also the linear-probe setting).
+        cascade_num_hidden_layers (`int`, *optional*):
+            Layers of the stage-2 transformer. Defaults to `num_hidden_layers`.
+        cascade_hidden_dropout_prob (`float`, *optional*):
+            Dropout inside stage 2 (0.2 on NTU in the paper). Defaults to `hidden_dropout_prob`.
+        cross_attention_num_heads (`int`, *optional*):
+            Heads of the cross-attention fusion. Defaults to `num_attention_heads`. (The official Penn / N-UCLA
+            inference scripts rebuild it with 4 heads although it was trained with 8.)
+        cross_attention_dropout (`float`, *optional*, defaults to 0.0):
+            Dropout on the cross-attention probabilities (0.2 in the NTU code).
+        cross_attention_feed_forward (`bool`, *optional*, defaults to `False`):
+            Add the NTU code's feed-forward block (d -> d -> d, ReLU, residual + LayerNorm) after cross-attention.
+        classifier_head (`str`, *optional*, defaults to `"linear"`):
+            `"linear"` (one Linear(d -> classes), Penn / N-UCLA) or `"mlp"` (LayerNorm -> Dropout -> Linear(d, d) ->
+            ReLU -> Dropout -> Linear(d, classes), the NTU recipe).
+        classifier_dropout (`float`, *optional*, defaults to 0.3):
+            Dropout of the MLP head.
+        label_smoothing (`float`, *optional*, defaults to 0.0):
+            Label smoothing of the classification loss (0.05 on NTU in the paper).
+        freeze_encoder (`bool`, *optional*, defaults to `False`):
+            Keep stage 1 frozen while fine-tuning (the paper's ablation; also the linear-probe setting).
+        pretraining_objective (`str`, *optional*, defaults to `"masked_joint"`):
+            Objective of `CascadeFormerForMaskedSkeletonModeling`. `"masked_joint"` is the paper's: zero a random
+            share of (frame, joint) slots and reconstruct their coordinates.
+        mask_ratio (`float`, *optional*, defaults to 0.3):
+            Share of (frame, joint) slots masked per clip.
+        mask_unit (`str`, *optional*, defaults to `"joint"`):
+            `"joint"` masks (frame, joint) slots (the paper's choice); `"frame"` masks whole frames (its ablation).
+        decoder_type (`str`, *optional*, defaults to `"linear"`):
+            Reconstruction decoder: Linear(d -> J * C) on every frame token.
+        id2label / label2id:
+            The action names, as in every Transformers classification config.
+    """
+
+    model_type = "cascadeformer"
+
+    def __init__(
+        self,
+        num_joints: int = 25,
+        num_channels: int = 3,
+        num_persons: int = 1,
+        max_frames: int = 64,
+        frame_embedding: str = "linear",
+        spatial_attention_style: str = "project_back",
+        spatial_num_attention_heads: int | None = None,
+        hidden_size: int = 256,
+        num_hidden_layers: int = 4,
+        num_attention_heads: int = 8,
+        intermediate_size: int = 1024,
+        hidden_act: str = "gelu",
+        hidden_dropout_prob: float = 0.1,
+        attention_probs_dropout_prob: float = 0.1,
+        layer_norm_position: str = "pre",
+        layer_norm_eps: float = 1e-5,
+        initializer_range: float = 0.02,
+        mask_padding_frames: bool = True,
+        use_cascade: bool = True,
+        cascade_num_hidden_layers: int | None = None,
+        cascade_hidden_dropout_prob: float | None = None,
+        cross_attention_num_heads: int | None = None,
+        cross_attention_dropout: float = 0.0,
+        cross_attention_feed_forward: bool = False,
+        classifier_head: str = "linear",
+        classifier_dropout: float = 0.3,
+        label_smoothing: float = 0.0,
+        freeze_encoder: bool = False,
+        pretraining_objective: str = "masked_joint",
+        mask_ratio: float = 0.3,
+        mask_unit: str = "joint",
+        decoder_type: str = "linear",
+        **kwargs: Any,
+    ):
+        _check_choice("frame_embedding", frame_embedding, FRAME_EMBEDDINGS)
+        _check_choice("spatial_attention_style", spatial_attention_style, SPATIAL_ATTENTION_STYLES)
+        _check_choice("layer_norm_position", layer_norm_position, LAYER_NORM_POSITIONS)
+        _check_choice("classifier_head", classifier_head, CLASSIFIER_HEADS)
+        _check_choice("pretraining_objective", pretraining_objective, PRETRAINING_OBJECTIVES)
+        _check_choice("mask_unit", mask_unit, MASK_UNITS)
+        _check_choice("decoder_type", decoder_type, DECODER_TYPES)
+        if hidden_size % num_attention_heads:
+            raise ValueError(
+                f"hidden_size ({hidden_size}) must be divisible by num_attention_heads ({num_attention_heads})"
+            )
+        if frame_embedding == "spatial_attention" and spatial_attention_style == "split" and hidden_size % num_joints:
+            raise ValueError(
+                f"the 'split' spatial attention embedding needs hidden_size ({hidden_size}) divisible by "
+                f"num_joints ({num_joints})"
+            )
+        if not 0.0 < mask_ratio < 1.0:
+            raise ValueError(f"mask_ratio must be in (0, 1), got {mask_ratio}")
+        for name, value in (("num_joints", num_joints), ("num_channels", num_channels)):
+            if value < 1:
+                raise ValueError(f"{name} must be positive, got {value}")
+        if num_persons < 1 or max_frames < 1:
+            raise ValueError(f"num_persons and max_frames must be positive, got {num_persons}, {max_frames}")
+
+        self.num_joints = num_joints
+        self.num_channels = num_channels
+        self.num_persons = num_persons
+        self.max_frames = max_frames
+        self.frame_embedding = frame_embedding
+        self.spatial_attention_style = spatial_attention_style
+        self.spatial_num_attention_heads = spatial_num_attention_heads
+        self.hidden_size = hidden_size
+        self.num_hidden_layers = num_hidden_layers
+        self.num_attention_heads = num_attention_heads
+        self.intermediate_size = intermediate_size
+        self.hidden_act = hidden_act
+        self.hidden_dropout_prob = hidden_dropout_prob
+        self.attention_probs_dropout_prob = attention_probs_dropout_prob
+        self.layer_norm_position = layer_norm_position
+        self.layer_norm_eps = layer_norm_eps
+        self.initializer_range = initializer_range
+        self.mask_padding_frames = mask_padding_frames
+        self.use_cascade = use_cascade
+        self.cascade_num_hidden_layers = cascade_num_hidden_layers
+        self.cascade_hidden_dropout_prob = cascade_hidden_dropout_prob
+        self.cross_attention_num_heads = cross_attention_num_heads
+        self.cross_attention_dropout = cross_attention_dropout
+        self.cross_attention_feed_forward = cross_attention_feed_forward
+        self.classifier_head = classifier_head
+        self.classifier_dropout = classifier_dropout
+        self.label_smoothing = label_smoothing
+        self.freeze_encoder = freeze_encoder
+        self.pretraining_objective = pretraining_objective
+        self.mask_ratio = mask_ratio
+        self.mask_unit = mask_unit
+        self.decoder_type = decoder_type
+        kwargs.setdefault("auto_map", copy.deepcopy(AUTO_MAP))
+        super().__init__(**kwargs)
+
+    @property
+    def frame_size(self) -> int:
+        """Values per frame and person: joints x channels."""
+        return self.num_joints * self.num_channels
+
+    @classmethod
+    def from_preset(cls, name: str, **overrides: Any) -> CascadeFormerConfig:
+        """A named configuration of the paper, `<benchmark>-<variant>`, e.g. `"penn_action-1.0"`, `"nucla-1.1"`,
+        `"ntu60-xsub-1.0"`, `"ntu60-xview-1.2"`. Keyword arguments override preset fields."""
+        if name not in PRESETS:
+            raise ValueError(f"unknown preset {name!r}; available: {', '.join(sorted(PRESETS))}")
+        return cls(**{**PRESETS[name], **overrides})
+
+
+def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {choices}, got {value!r}")
+
+
+# The paper's checkpoints (REFERENCE section 2 and 6): PyTorch `nn.TransformerEncoderLayer` defaults (post-LN,
+# ReLU, feed-forward 2048, dropout 0.1), 4 + 4 layers at width 256 on Penn Action and N-UCLA.
+_PAPER_LAYERS = {
+    "layer_norm_position": "post",
+    "hidden_act": "relu",
+    "intermediate_size": 2048,
+    "hidden_dropout_prob": 0.1,
+    "attention_probs_dropout_prob": 0.1,
+}
+
+PENN_ACTION_LABELS = (
+    "baseball_pitch",
+    "baseball_swing",
+    "bench_press",
+    "bowl",
+    "clean_and_jerk",
+    "golf_swing",
+    "jump_rope",
+    "jumping_jacks",
+    "pullup",
+    "pushup",
+    "situp",
+    "squat",
+    "strum_guitar",
+    "tennis_forehand",
+    "tennis_serve",
+)
+NUCLA_LABELS = (
+    "pick up with one hand",
+    "pick up with two hands",
+    "drop trash",
+    "walk around",
+    "sit down",
+    "stand up",
+    "donning",
+    "doffing",
+    "throw",
+    "carry",
+)
+
+
+def _labels(names: tuple[str, ...] | int) -> dict[str, Any]:
+    if isinstance(names, int):
+        return {"num_labels": names}
+    return {"id2label": dict(enumerate(names)), "label2id": {n: i for i, n in enumerate(names)}}
+
+
+def _penn(variant: str) -> dict[str, Any]:
+    return {
+        **_PAPER_LAYERS,
+        **_labels(PENN_ACTION_LABELS),
+        "num_joints": 13,
+        "num_channels": 2,
+        "num_persons": 1,
+        # The official 1.0 position table holds 1000 frames, 1.1 and 1.2 hold 2048 (Penn clips are 18-663 frames).
+        "max_frames": 1000 if variant == "1.0" else 2048,
+        "frame_embedding": _VARIANT_EMBEDDING[variant],
+        "spatial_attention_style": "project_back",
+        "hidden_size": 256,
+        "num_hidden_layers": 4,
+        "num_attention_heads": 8,
+    }
+
+
+def _nucla(variant: str) -> dict[str, Any]:
+    return {
+        **_penn(variant),
+        **_labels(NUCLA_LABELS),
+        "num_joints": 20,
+        "num_channels": 3,
+        "max_frames": 2048,
+    }
+
+
+def _ntu(protocol: str, variant: str) -> dict[str, Any]:
+    # NTU 1.2 concatenates d / J wide joint tokens, so d must be a multiple of 25; the official NTU 1.2 width is not
+    # published, so 800 (xsub) and 600 (xview) are the nearest multiples of 25 that also divide by the heads.
+    if protocol == "xsub":
+        size = {"hidden_size": 800 if variant == "1.2" else 768, "num_hidden_layers": 16, "num_attention_heads": 16}
+    else:
+        size = {"hidden_size": 600 if variant == "1.2" else 512, "num_hidden_layers": 12, "num_attention_heads": 8}
+    return {
+        **_PAPER_LAYERS,
+        **size,
+        **_labels(60),
+        "num_joints": 25,
+        "num_channels": 3,
+        # The official code keeps one person (largest absolute coordinate sum); two are folded into the batch here.
+        "num_persons": 1,
+        "max_frames": 64,
+        "frame_embedding": _VARIANT_EMBEDDING[variant],
+        "spatial_attention_style": "split",
+        "spatial_num_attention_heads": 4,
+        "cascade_hidden_dropout_prob": 0.2,
+        "cross_attention_dropout": 0.2,
+        "cross_attention_feed_forward": True,
+        "classifier_head": "mlp",
+        "classifier_dropout": 0.3,
+        "label_smoothing": 0.05,
+    }
+
+
+_VARIANT_EMBEDDING = {"1.0": "linear", "1.1": "conv", "1.2": "spatial_attention"}
+
+PRESETS: dict[str, dict[str, Any]] = {}
+for _variant in _VARIANT_EMBEDDING:
+    PRESETS[f"penn_action-{_variant}"] = _penn(_variant)
+    PRESETS[f"nucla-{_variant}"] = _nucla(_variant)
+    PRESETS[f"ntu60-xsub-{_variant}"] = _ntu("xsub", _variant)
+    PRESETS[f"ntu60-xview-{_variant}"] = _ntu("xview", _variant)

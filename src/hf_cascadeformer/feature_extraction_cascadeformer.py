@@ -1,0 +1,218 @@
+"""Preprocessing that travels with a CascadeFormer checkpoint: raw clips in, model inputs out.
+
+Saved as `preprocessor_config.json` next to the weights, so a model loaded from the Hub preprocesses exactly as it
+was trained. This file travels with checkpoints as remote code: it imports only numpy, torch and transformers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from transformers.feature_extraction_utils import BatchFeature, FeatureExtractionMixin
+
+CENTERINGS = ("first_frame", "per_frame", "none")
+RESAMPLINGS = ("pad", "interpolate")
+
+
+class CascadeFormerFeatureExtractor(FeatureExtractionMixin):
+    r"""
+    Turns raw skeleton clips into `skeletons` `(batch, persons, frames, joints, channels)` float32 and
+    `attention_mask` `(batch, frames)`.
+
+    A clip is an array (or nested list) of shape `(frames, joints, channels)` (one person) or `(frames, persons,
+    joints, channels)` (the layout of the package's datasets), of any length. A list of frames (each `(joints,
+    channels)`) is one clip; a list of clips is a batch.
+
+    Steps, per clip: reject empty or non-finite clips; keep at most `num_persons` persons (those that move most),
+    pad absent persons with zeros; centre on `root_joint` (of the first frame, or of every frame);
+    optionally scale so the farthest joint from the root is at distance 1; bring the clip to `num_frames` frames
+    (evenly spaced frames of longer clips, then padding with `attention_mask` 0, or linear interpolation to exactly
+    `num_frames`); with `num_frames=None` the batch is padded to its longest clip.
+
+    Args:
+        num_joints (`int`, defaults to 25): joints per skeleton.
+        num_channels (`int`, defaults to 3): coordinates per joint (2 or 3).
+        num_persons (`int`, defaults to 1): persons per clip in the output.
+        num_frames (`int` or `None`, defaults to 64): frames per clip in the output; `None` pads to the batch's
+            longest clip (which must not exceed `max_frames`).
+        max_frames (`int`, defaults to 64): the longest clip the model accepts.
+        resampling (`str`, defaults to `"pad"`): `"pad"` or `"interpolate"` (see above).
+        centering (`str`, defaults to `"first_frame"`): `"first_frame"`, `"per_frame"` or `"none"`.
+        root_joint (`int`, defaults to 1): joint to centre on (0-based; 1 is NTU's spine middle).
+        scale_normalization (`bool`, defaults to `False`): scale each clip to unit radius around the root.
+    """
+
+    model_input_names = ["skeletons", "attention_mask"]
+
+    def __init__(
+        self,
+        num_joints: int = 25,
+        num_channels: int = 3,
+        num_persons: int = 1,
+        num_frames: int | None = 64,
+        max_frames: int = 64,
+        resampling: str = "pad",
+        centering: str = "first_frame",
+        root_joint: int = 1,
+        scale_normalization: bool = False,
+        **kwargs: Any,
+    ):
+        super().__init__(**kwargs)
+        if resampling not in RESAMPLINGS:
+            raise ValueError(f"resampling must be one of {RESAMPLINGS}, got {resampling!r}")
+        if centering not in CENTERINGS:
+            raise ValueError(f"centering must be one of {CENTERINGS}, got {centering!r}")
+        if not 0 <= root_joint < num_joints:
+            raise ValueError(f"root_joint must be in [0, {num_joints}), got {root_joint}")
+        if num_frames is not None and num_frames > max_frames:
+            raise ValueError(f"num_frames ({num_frames}) exceeds max_frames ({max_frames})")
+        if resampling == "interpolate" and num_frames is None:
+            raise ValueError("resampling='interpolate' needs a fixed num_frames")
+        self.num_joints = num_joints
+        self.num_channels = num_channels
+        self.num_persons = num_persons
+        self.num_frames = num_frames
+        self.max_frames = max_frames
+        self.resampling = resampling
+        self.centering = centering
+        self.root_joint = root_joint
+        self.scale_normalization = scale_normalization
+
+    @classmethod
+    def from_model_config(cls, config: Any, **overrides: Any) -> CascadeFormerFeatureExtractor:
+        """A feature extractor matching a `CascadeFormerConfig` (joints, channels, persons, frames)."""
+        settings = {
+            "num_joints": config.num_joints,
+            "num_channels": config.num_channels,
+            "num_persons": config.num_persons,
+            "num_frames": min(64, config.max_frames),
+            "max_frames": config.max_frames,
+            "root_joint": 1 if config.num_joints == 25 else 0,
+        }
+        settings.update(overrides)
+        return cls(**settings)
+
+    # ------------------------------------------------------------------------------------------------------------
+
+    def __call__(
+        self,
+        clips: Any,
+        return_tensors: str | None = None,
+        num_frames: int | None = None,
+        **kwargs: Any,
+    ) -> BatchFeature:
+        """Preprocess one clip or a batch of clips. `num_frames` overrides the configured frame count."""
+        if kwargs:
+            raise TypeError(f"unexpected arguments: {', '.join(kwargs)}")
+        target = num_frames if num_frames is not None else self.num_frames
+        if target is not None and target > self.max_frames:
+            raise ValueError(f"num_frames ({target}) exceeds max_frames ({self.max_frames})")
+        prepared = [self.prepare_clip(clip, index) for index, clip in enumerate(_as_clip_list(clips))]
+        if target is None:
+            target = max(len(clip) for clip in prepared)
+            if target > self.max_frames:
+                raise ValueError(
+                    f"the longest clip has {target} frames, more than max_frames={self.max_frames}; set num_frames"
+                )
+        skeletons = np.zeros((len(prepared), self.num_persons, target, self.num_joints, self.num_channels), np.float32)
+        attention_mask = np.zeros((len(prepared), target), np.int64)
+        for index, clip in enumerate(prepared):
+            clip = self.resample(clip, target)
+            skeletons[index, :, : len(clip)] = clip.transpose(1, 0, 2, 3)
+            attention_mask[index, : len(clip)] = 1
+        return BatchFeature({"skeletons": skeletons, "attention_mask": attention_mask}, tensor_type=return_tensors)
+
+    def prepare_clip(self, clip: Any, index: int = 0) -> np.ndarray:
+        """Check one clip and return it as `(frames, num_persons, joints, channels)` float32, centred and scaled."""
+        array = np.asarray(clip, dtype=np.float32)
+        if array.ndim == 3:
+            array = array[:, None]
+        if array.ndim != 4:
+            raise ValueError(
+                f"clip {index}: expected shape (frames, joints, channels) or (frames, persons, joints, channels), "
+                f"got {array.shape}"
+            )
+        frames, persons, joints, channels = array.shape
+        if frames == 0:
+            raise ValueError(f"clip {index} is empty (0 frames)")
+        if (joints, channels) != (self.num_joints, self.num_channels):
+            raise ValueError(
+                f"clip {index}: expected {self.num_joints} joints x {self.num_channels} channels, "
+                f"got {joints} x {channels} (shape {array.shape})"
+            )
+        if not np.isfinite(array).all():
+            raise ValueError(f"clip {index} contains NaN or infinite coordinates")
+        array = self.select_persons(array)
+        present = array.reshape(frames, self.num_persons, -1).any(axis=(0, 2))
+        if self.centering != "none":
+            # Centre on the first present person's root so two people keep their relative placement.
+            reference = array[:, int(np.argmax(present)), self.root_joint]
+            if self.centering == "first_frame":
+                reference = np.broadcast_to(reference[:1], reference.shape)
+            array = array - reference[:, None, None, :]
+        if self.scale_normalization:
+            radius = np.linalg.norm(array[:, present], axis=-1).max()
+            if radius > 0:
+                array = array / radius
+        array[:, ~present] = 0.0  # absent persons stay exactly zero, so the model can tell they are absent
+        return np.ascontiguousarray(array, dtype=np.float32)
+
+    def select_persons(self, clip: np.ndarray) -> np.ndarray:
+        """Keep the `num_persons` persons that move most (in their original order); pad with zeros."""
+        persons = clip.shape[1]
+        if persons > self.num_persons:
+            motion = clip.var(axis=0).sum(axis=(1, 2))
+            keep = np.sort(np.argsort(-motion, kind="stable")[: self.num_persons])
+            clip = clip[:, keep]
+        elif persons < self.num_persons:
+            padding = np.zeros((clip.shape[0], self.num_persons - persons, *clip.shape[2:]), np.float32)
+            clip = np.concatenate([clip, padding], axis=1)
+        return clip
+
+    def resample(self, clip: np.ndarray, num_frames: int) -> np.ndarray:
+        """Bring a clip to `num_frames` frames: interpolate, or keep evenly spaced frames of a longer clip."""
+        length = len(clip)
+        if self.resampling == "interpolate":
+            return _interpolate_frames(clip, num_frames)
+        if length <= num_frames:
+            return clip
+        indices = np.linspace(0, length - 1, num_frames).round().astype(np.int64)
+        return clip[indices]
+
+
+def _interpolate_frames(clip: np.ndarray, num_frames: int) -> np.ndarray:
+    """Linear interpolation along time to exactly `num_frames` frames (a single frame is repeated)."""
+    length = len(clip)
+    if length == num_frames:
+        return clip
+    if length == 1:
+        return np.repeat(clip, num_frames, axis=0)
+    position = np.linspace(0, length - 1, num_frames)
+    low = np.floor(position).astype(np.int64)
+    high = np.minimum(low + 1, length - 1)
+    weight = (position - low).astype(np.float32)[:, None, None, None]
+    return clip[low] * (1 - weight) + clip[high] * weight
+
+
+def _as_clip_list(clips: Any) -> Sequence[Any]:
+    """One clip or a batch -> a list of clips. Arrays of rank 3 or 4 are one clip; rank 5 is a batch; a list whose
+    items are frames (rank 2) is one clip; any other list is a batch."""
+    if isinstance(clips, np.ndarray) or hasattr(clips, "numpy"):
+        array = np.asarray(clips)
+        if array.ndim in (3, 4):
+            return [array]
+        if array.ndim == 5:
+            return list(array)
+        raise ValueError(f"expected a clip of rank 3 or 4 or a batch of rank 5, got shape {array.shape}")
+    if isinstance(clips, (list, tuple)):
+        if len(clips) == 0:
+            raise ValueError("got an empty list of clips")
+        if np.ndim(clips[0]) == 2:
+            return [clips]
+        return list(clips)
+    raise ValueError(f"expected a numpy array or a list of clips, got {type(clips).__name__}")
+
+
+__all__ = ["CascadeFormerFeatureExtractor"]

@@ -1,0 +1,27 @@
+"""Shared fixtures: where the real benchmark files live, and how their absence is handled."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def shared_data_root() -> Path:
+    """The folder with the real raw benchmark files (never committed): ``$HF_CASCADEFORMER_DATA`` or ``../shared/data``."""
+    return Path(os.environ.get("HF_CASCADEFORMER_DATA", REPO_ROOT.parent / "shared" / "data")).resolve()
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """The real data folder; skips outside CI when absent, fails in CI (``CI=true``) where it must be present."""
+    root = shared_data_root()
+    if not root.is_dir():
+        message = f"real benchmark files not found at {root} (set HF_CASCADEFORMER_DATA)"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    return root
