@@ -1,0 +1,340 @@
+"""The CascadeFormer model family: shapes, numerics, persistence, bad input and learning."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from transformers import AutoConfig, AutoModel, AutoModelForPreTraining, AutoModelForSequenceClassification
+
+from hf_cascadeformer import (
+    PRESETS,
+    CascadeFormerConfig,
+    CascadeFormerForMaskedSkeletonModeling,
+    CascadeFormerForSequenceClassification,
+    CascadeFormerModel,
+)
+
+VARIANTS = [
+    {"frame_embedding": "linear"},
+    {"frame_embedding": "conv"},
+    {"frame_embedding": "spatial_attention", "spatial_attention_style": "project_back"},
+    {"frame_embedding": "spatial_attention", "spatial_attention_style": "split", "spatial_num_attention_heads": 2},
+]
+
+
+def tiny_config(**overrides) -> CascadeFormerConfig:
+    settings = {
+        "num_joints": 5,
+        "num_channels": 3,
+        "num_persons": 2,
+        "max_frames": 24,
+        "hidden_size": 20,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 4,
+        "intermediate_size": 32,
+        "num_labels": 3,
+    }
+    settings.update(overrides)
+    return CascadeFormerConfig(**settings)
+
+
+def random_clips(batch=3, persons=2, frames=12, joints=5, channels=3, seed=0) -> torch.Tensor:
+    return torch.randn(batch, persons, frames, joints, channels, generator=torch.Generator().manual_seed(seed))
+
+
+@pytest.mark.parametrize("variant", VARIANTS, ids=lambda v: "-".join(map(str, v.values())))
+@pytest.mark.parametrize("norm", ["pre", "post"])
+def test_every_variant_and_head_gives_the_documented_shapes(variant, norm):
+    config = tiny_config(**variant, layer_norm_position=norm)
+    clips = random_clips()
+    mask = torch.ones(3, 12, dtype=torch.long)
+
+    base = CascadeFormerModel(config).eval()
+    hidden = base(clips, mask, output_hidden_states=True, output_attentions=True)
+    assert hidden.last_hidden_state.shape == (3, 2, 12, 20)
+    assert hidden.person_mask.shape == (3, 2)
+    assert len(hidden.hidden_states) == 3 and len(hidden.attentions) == 2
+    assert hidden.attentions[0].shape == (6, 4, 12, 12)
+    assert base(clips[:, 0]).last_hidden_state.shape == (3, 12, 20)
+
+    pretraining = CascadeFormerForMaskedSkeletonModeling(config)
+    out = pretraining(clips, mask, seed=0)
+    assert out.loss.ndim == 0 and out.loss > 0
+    assert out.reconstruction.shape == clips.shape
+    assert out.mask.shape == (3, 2, 12, 5)
+    assert set(out.losses) == {"reconstruction"}
+
+    for cascade in (True, False):
+        for head in ("linear", "mlp"):
+            classifier = CascadeFormerForSequenceClassification(
+                tiny_config(**variant, layer_norm_position=norm, use_cascade=cascade, classifier_head=head)
+            )
+            out = classifier(clips, mask, labels=torch.tensor([0, 1, 2]))
+            assert out.logits.shape == (3, 3)
+            assert out.pooled_output.shape == (3, 20)
+            assert out.loss.ndim == 0
+
+
+def test_presets_match_the_official_parameter_counts():
+    # Official counts (fine-tuning model without decoder), REFERENCE section 6. The official N-UCLA head has 12
+    # outputs for 10 classes; ours has 10, which stays within 1%.
+    official = {
+        "penn_action-1.0": 11_051_023,
+        "penn_action-1.1": 11_319_331,
+        "penn_action-1.2": 12_635_665,
+        "nucla-1.0": 11_327_244,
+        "nucla-1.1": 11_327_286,
+        "ntu60-xsub-1.0": 180_739_900,
+        "ntu60-xview-1.0": 77_601_340,
+    }
+    for name, expected in official.items():
+        with torch.device("meta"):
+            model = CascadeFormerForSequenceClassification(CascadeFormerConfig.from_preset(name))
+        count = sum(p.numel() for p in model.parameters())
+        assert abs(count - expected) / expected < 0.01, (name, count, expected)
+    # Penn Action and NTU-CS 1.0 are reproduced exactly.
+    with torch.device("meta"):
+        penn = CascadeFormerForSequenceClassification(CascadeFormerConfig.from_preset("penn_action-1.0"))
+    assert sum(p.numel() for p in penn.parameters()) == 11_051_023
+
+
+def test_presets_cover_every_benchmark_and_variant_with_real_labels():
+    for benchmark in ("penn_action", "nucla", "ntu60-xsub", "ntu60-xview"):
+        for variant in ("1.0", "1.1", "1.2"):
+            assert f"{benchmark}-{variant}" in PRESETS
+    penn = CascadeFormerConfig.from_preset("penn_action-1.0")
+    assert penn.id2label[0] == "baseball_pitch" and penn.num_labels == 15
+    assert penn.layer_norm_position == "post" and penn.hidden_act == "relu" and penn.intermediate_size == 2048
+    ntu = CascadeFormerConfig.from_preset("ntu60-xsub-1.0", num_labels=60)
+    assert ntu.classifier_head == "mlp" and ntu.cross_attention_feed_forward and ntu.label_smoothing == 0.05
+    with pytest.raises(ValueError, match="unknown preset 'penn-9.9'"):
+        CascadeFormerConfig.from_preset("penn-9.9")
+
+
+def test_save_and_load_round_trip_gives_identical_logits_and_all_auto_classes(tmp_path):
+    config = tiny_config(id2label={0: "wave", 1: "clap", 2: "jump"}, label2id={"wave": 0, "clap": 1, "jump": 2})
+    model = CascadeFormerForSequenceClassification(config).eval()
+    clips = random_clips()
+    expected = model(clips).logits
+    model.save_pretrained(tmp_path)
+
+    assert (tmp_path / "model.safetensors").exists()
+    assert (tmp_path / "modeling_cascadeformer.py").exists()
+    assert (tmp_path / "configuration_cascadeformer.py").exists()
+    saved = json.loads((tmp_path / "config.json").read_text())
+    assert set(saved["auto_map"]) == {
+        "AutoConfig",
+        "AutoModel",
+        "AutoModelForPreTraining",
+        "AutoModelForSequenceClassification",
+    }
+    assert saved["id2label"]["1"] == "clap"
+
+    reloaded = AutoModelForSequenceClassification.from_pretrained(tmp_path).eval()
+    assert isinstance(reloaded, CascadeFormerForSequenceClassification)
+    torch.testing.assert_close(reloaded(clips).logits, expected, rtol=0, atol=0)
+    base = AutoModel.from_pretrained(tmp_path).eval()
+    assert isinstance(base, CascadeFormerModel)
+    torch.testing.assert_close(
+        base(clips).last_hidden_state, model.cascadeformer(clips).last_hidden_state, rtol=0, atol=0
+    )
+    assert isinstance(AutoConfig.from_pretrained(tmp_path), CascadeFormerConfig)
+
+
+def test_pretraining_checkpoint_loads_into_the_classifier_without_missing_encoder_keys(tmp_path):
+    pretrained = CascadeFormerForMaskedSkeletonModeling(tiny_config())
+    pretrained.save_pretrained(tmp_path)
+    assert isinstance(AutoModelForPreTraining.from_pretrained(tmp_path), CascadeFormerForMaskedSkeletonModeling)
+
+    classifier, info = CascadeFormerForSequenceClassification.from_pretrained(tmp_path, output_loading_info=True)
+    assert not any(key.startswith("cascadeformer.") for key in info["missing_keys"])
+    assert all(key.startswith(("cascade_encoder.", "fusion.", "classifier.")) for key in info["missing_keys"])
+    assert set(info["unexpected_keys"]) <= {"objective.decoder.weight", "objective.decoder.bias"}
+    for name, tensor in pretrained.cascadeformer.state_dict().items():
+        torch.testing.assert_close(classifier.cascadeformer.state_dict()[name], tensor, rtol=0, atol=0)
+
+
+def test_padding_frames_do_not_change_the_logits():
+    model = CascadeFormerForSequenceClassification(tiny_config(layer_norm_position="post")).eval()
+    clips = random_clips(frames=10)
+    padded = torch.cat([clips, 5 * torch.randn(3, 2, 7, 5, 3)], dim=2)  # padding filled with junk on purpose
+    mask = torch.cat([torch.ones(3, 10), torch.zeros(3, 7)], dim=1).long()
+    with torch.no_grad():
+        torch.testing.assert_close(model(padded, mask).logits, model(clips).logits, rtol=1e-5, atol=1e-5)
+        # The official behaviour (mask_padding_frames=False) attends to the junk, so the logits move.
+        model.config.mask_padding_frames = False
+        assert not torch.allclose(model(padded, mask).logits, model(clips).logits, atol=1e-3)
+
+
+def test_ragged_batch_matches_clips_run_one_by_one():
+    model = CascadeFormerForSequenceClassification(tiny_config()).eval()
+    clips = random_clips(frames=12)
+    mask = torch.ones(3, 12, dtype=torch.long)
+    mask[0, 5:] = 0
+    mask[2, 9:] = 0
+    with torch.no_grad():
+        batched = model(clips, mask).logits
+        singles = torch.cat([model(clips[i : i + 1, :, : int(mask[i].sum())]).logits for i in range(3)])
+    torch.testing.assert_close(batched, singles, rtol=1e-5, atol=1e-5)
+
+
+def test_sdpa_and_eager_attention_agree():
+    config = tiny_config(frame_embedding="spatial_attention")
+    model = CascadeFormerForSequenceClassification(config).eval()
+    assert model.config._attn_implementation == "sdpa"
+    clips = random_clips()
+    mask = torch.ones(3, 12, dtype=torch.long)
+    mask[1, 4:] = 0
+    with torch.no_grad():
+        sdpa = model(clips, mask).logits
+        model.set_attn_implementation("eager")
+        assert model.config._attn_implementation == "eager"
+        eager = model(clips, mask).logits
+    torch.testing.assert_close(sdpa, eager, rtol=1e-5, atol=1e-5)
+
+
+def test_an_absent_second_person_changes_nothing():
+    model = CascadeFormerForSequenceClassification(tiny_config()).eval()
+    one_person = random_clips(persons=1)
+    with_absent = torch.cat([one_person, torch.zeros_like(one_person)], dim=1)
+    with torch.no_grad():
+        reference = model(one_person).logits
+        torch.testing.assert_close(model(with_absent).logits, reference, rtol=1e-6, atol=1e-6)
+        torch.testing.assert_close(model(one_person[:, 0]).logits, reference, rtol=1e-6, atol=1e-6)
+        # A present second person does count.
+        assert not torch.allclose(model(random_clips(persons=2)).logits, reference)
+    hidden = CascadeFormerModel(tiny_config()).eval()(with_absent)
+    assert hidden.person_mask.tolist() == [[True, False]] * 3
+    assert hidden.last_hidden_state[:, 1].abs().sum() == 0
+
+
+def test_a_single_frame_clip_works():
+    model = CascadeFormerForSequenceClassification(tiny_config()).eval()
+    assert model(random_clips(frames=1)).logits.shape == (3, 3)
+
+
+@pytest.mark.parametrize(
+    ("skeletons", "mask", "message"),
+    [
+        (torch.randn(3, 12, 15), None, r"must have shape \(batch, frames, joints, channels\)"),
+        (torch.randn(3, 12, 6, 3), None, "6 joints x 3 channels, but the model expects 5 joints x 3 channels"),
+        (torch.randn(3, 12, 5, 2), None, "5 joints x 2 channels, but the model expects 5 joints x 3 channels"),
+        (torch.randn(3, 3, 12, 5, 3), None, "3 persons, more than config.num_persons=2"),
+        (torch.randn(3, 25, 5, 3), None, "25 frames, more than config.max_frames=24"),
+        (torch.randn(3, 0, 5, 3), None, "at least one clip, person and frame"),
+        (torch.full((3, 12, 5, 3), float("nan")), None, "NaN or infinite"),
+        (torch.full((3, 12, 5, 3), float("inf")), None, "NaN or infinite"),
+        (torch.randn(3, 12, 5, 3), torch.ones(3, 11), r"attention_mask must have shape \(batch, frames\)"),
+        (torch.randn(3, 12, 5, 3), torch.ones(3, 12).index_fill(0, torch.tensor([1]), 0), r"no valid frame .*\[1\]"),
+    ],
+)
+def test_bad_input_raises_a_value_error_naming_the_problem(skeletons, mask, message):
+    config = tiny_config()
+    for model in (
+        CascadeFormerModel(config),
+        CascadeFormerForSequenceClassification(config),
+        CascadeFormerForMaskedSkeletonModeling(config),
+    ):
+        with pytest.raises(ValueError, match=message):
+            model(skeletons, mask)
+
+
+def test_invalid_config_values_are_refused():
+    with pytest.raises(ValueError, match="frame_embedding must be one of"):
+        CascadeFormerConfig(frame_embedding="graph")
+    with pytest.raises(ValueError, match="divisible by num_attention_heads"):
+        CascadeFormerConfig(hidden_size=30, num_attention_heads=4)
+    with pytest.raises(ValueError, match="divisible by num_joints"):
+        CascadeFormerConfig(frame_embedding="spatial_attention", spatial_attention_style="split", hidden_size=256)
+
+
+def test_masked_joint_mask_is_exact_seeded_and_never_on_padding():
+    model = CascadeFormerForMaskedSkeletonModeling(tiny_config(mask_ratio=0.3)).eval()  # no dropout noise
+    clips = random_clips()
+    mask = torch.ones(3, 12, dtype=torch.long)
+    mask[0, 7:] = 0
+    first = model(clips, mask, seed=3)
+    again = model(clips, mask, generator=torch.Generator().manual_seed(3))
+    other = model(clips, mask, seed=4)
+    assert torch.equal(first.mask, again.mask) and torch.equal(first.loss, again.loss)
+    assert not torch.equal(first.mask, other.mask)
+    per_person = first.mask.flatten(2).sum(-1)
+    assert per_person[0].tolist() == [round(0.3 * 7 * 5)] * 2
+    assert per_person[1].tolist() == [round(0.3 * 12 * 5)] * 2
+    assert not first.mask[0, :, 7:].any()
+    # The loss is the mean squared error over masked coordinates only.
+    errors = (first.reconstruction - clips).pow(2).mean(-1)
+    torch.testing.assert_close(first.loss, errors[first.mask].mean())
+
+    frame_masking = CascadeFormerForMaskedSkeletonModeling(tiny_config(mask_unit="frame"))(clips, seed=0).mask
+    assert (frame_masking.all(-1) | ~frame_masking.any(-1)).all()  # whole frames only
+
+
+def test_absent_persons_are_not_masked_or_scored():
+    model = CascadeFormerForMaskedSkeletonModeling(tiny_config()).eval()
+    clips = random_clips(persons=1)
+    out = model(torch.cat([clips, torch.zeros_like(clips)], dim=1), seed=0)
+    assert not out.mask[:, 1].any() and out.mask[:, 0].any()
+    torch.testing.assert_close(out.loss, model(clips, seed=0).loss)
+
+
+def test_freezing_stage_one_keeps_its_weights():
+    model = CascadeFormerForSequenceClassification(tiny_config(freeze_encoder=True))
+    assert not any(p.requires_grad for p in model.cascadeformer.parameters())
+    assert all(p.requires_grad for p in model.classifier.parameters())
+    before = {k: v.clone() for k, v in model.cascadeformer.state_dict().items()}
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-2)
+    model(random_clips(), labels=torch.tensor([0, 1, 2])).loss.backward()
+    optimizer.step()
+    for name, tensor in model.cascadeformer.state_dict().items():
+        assert torch.equal(tensor, before[name])
+
+
+def test_gradient_checkpointing_gives_the_same_loss_and_gradients():
+    torch.manual_seed(0)
+    model = CascadeFormerForSequenceClassification(tiny_config(hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0))
+    clips, labels = random_clips(), torch.tensor([0, 1, 2])
+    model.train()
+    loss = model(clips, labels=labels).loss
+    loss.backward()
+    reference = model.cascadeformer.embeddings.projection.weight.grad.clone()
+    model.zero_grad()
+    model.activation_checkpointing_enable()
+    assert all(layer.gradient_checkpointing for layer in model.cascadeformer.encoder.layers)
+    checkpointed = model(clips, labels=labels).loss
+    checkpointed.backward()
+    torch.testing.assert_close(checkpointed, loss)
+    torch.testing.assert_close(model.cascadeformer.embeddings.projection.weight.grad, reference)
+
+
+def _train(model, steps, batch) -> list[float]:
+    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    losses = []
+    for step in range(steps):
+        loss = model(**batch, **({"seed": step} if "labels" not in batch else {})).loss
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    return losses
+
+
+def test_a_few_steps_lower_the_loss_of_both_heads():
+    torch.manual_seed(0)
+    config = tiny_config(hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+    # Class-dependent motion, so the labels are learnable from the clips.
+    labels = torch.arange(6) % 3
+    time = torch.linspace(0, 1, 12)
+    clips = torch.randn(6, 1, 12, 5, 3) * 0.1
+    clips[..., 0] += torch.sin((labels[:, None] + 1) * 3.0 * time)[:, None, :, None]
+
+    classifier = CascadeFormerForSequenceClassification(config)
+    losses = _train(classifier, 30, {"skeletons": clips, "labels": labels})
+    assert losses[-1] < 0.5 * losses[0], losses
+    assert (classifier.eval()(clips).logits.argmax(-1) == labels).all()
+
+    pretraining = CascadeFormerForMaskedSkeletonModeling(config)
+    losses = _train(pretraining, 30, {"skeletons": clips})
+    assert sum(losses[-5:]) / 5 < 0.6 * sum(losses[:5]) / 5, losses
