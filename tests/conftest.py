@@ -11,7 +11,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 def shared_data_root() -> Path:
-    """The folder with the real raw benchmark files (never committed): ``$HF_CASCADEFORMER_DATA`` or ``../shared/data``."""
+    """The real raw benchmark files (never committed): ``$HF_CASCADEFORMER_DATA``, else ``../shared/data``."""
     return Path(os.environ.get("HF_CASCADEFORMER_DATA", REPO_ROOT.parent / "shared" / "data")).resolve()
 
 

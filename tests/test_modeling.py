@@ -294,7 +294,9 @@ def test_freezing_stage_one_keeps_its_weights():
 
 def test_gradient_checkpointing_gives_the_same_loss_and_gradients():
     torch.manual_seed(0)
-    model = CascadeFormerForSequenceClassification(tiny_config(hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0))
+    model = CascadeFormerForSequenceClassification(
+        tiny_config(hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+    )
     clips, labels = random_clips(), torch.tensor([0, 1, 2])
     model.train()
     loss = model(clips, labels=labels).loss

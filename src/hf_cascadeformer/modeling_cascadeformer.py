@@ -36,7 +36,7 @@ class CascadeFormerModelOutput(ModelOutput):
     """Output of the stage-1 encoder.
 
     Args:
-        last_hidden_state (`torch.FloatTensor` of shape `(batch, frames, hidden)` or `(batch, persons, frames, hidden)`):
+        last_hidden_state (`torch.FloatTensor` of shape `(batch, [persons,] frames, hidden)`):
             Frame tokens after the last layer; the persons axis is there when the input had one. Absent persons
             (all-zero skeletons) are not encoded and their states are zeros.
         person_mask (`torch.BoolTensor` of shape `(batch, persons)`):
@@ -265,7 +265,9 @@ class CascadeFormerAttention(nn.Module):
             key, value = F.linear(key_value_states, self.in_proj.weight[width:], self.in_proj.bias[width:]).chunk(
                 2, dim=-1
             )
-        query, key, value = (t.unflatten(-1, (self.num_heads, self.head_dim)).transpose(1, 2) for t in (query, key, value))
+        query, key, value = (
+            t.unflatten(-1, (self.num_heads, self.head_dim)).transpose(1, 2) for t in (query, key, value)
+        )
 
         implementation = "eager" if output_attentions else self.config._attn_implementation
         attention: Callable = ALL_ATTENTION_FUNCTIONS.get_interface(implementation, eager_attention_forward)
@@ -526,6 +528,9 @@ class CascadeFormerPreTrainedModel(PreTrainedModel):
 class CascadeFormerModel(CascadeFormerPreTrainedModel):
     """The stage-1 encoder: frame embedding and a transformer over frame tokens."""
 
+    # Loading the encoder alone from a classifier or pretraining checkpoint leaves their heads behind on purpose.
+    _keys_to_ignore_on_load_unexpected = [r"^cascade_encoder\.", r"^fusion\.", r"^classifier\.", r"^objective\."]
+
     def __init__(self, config: CascadeFormerConfig):
         super().__init__(config)
         self.embeddings = CascadeFormerFrameEmbedding(config)
@@ -591,9 +596,7 @@ class MaskedJointReconstruction(nn.Module):
     ) -> torch.Tensor:
         """Exactly round(mask_ratio x valid slots) masked slots per row, never on padding frames -> (N, T, J)."""
         rows, length, num_joints, _ = frames.shape
-        valid = (
-            torch.ones(rows, length, dtype=torch.bool, device=frames.device) if frame_mask is None else frame_mask
-        )
+        valid = torch.ones(rows, length, dtype=torch.bool, device=frames.device) if frame_mask is None else frame_mask
         joints_per_unit = num_joints if self.config.mask_unit == "joint" else 1
         noise = torch.rand(rows, length, joints_per_unit, generator=generator, device=frames.device)
         noise = noise.masked_fill(~valid.unsqueeze(-1), 2.0)  # padding sorts last, so it is never picked
