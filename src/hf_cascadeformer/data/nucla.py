@@ -1,0 +1,134 @@
+"""Northwestern-UCLA Multiview Action3D (N-UCLA) in the CTR-GCN ``all_sqe`` JSON form.
+
+One JSON file per clip, named ``aAA_sSS_eEE_vVV.json`` (action, subject, take, view), with the keys
+``file_name``, ``label`` (1-10) and ``skeletons`` (frames x 20 joints x 3 coordinates, Kinect v1, metres). The
+ten action ids a01-a06, a08, a09, a11 and a12 are the labels 1-10; clips here carry the 0-based index into
+:data:`NUCLA_ACTIONS`. The cross-view protocol trains on views 1 and 2 and tests on view 3.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import SkeletonFileError
+
+NUCLA_ACTIONS: tuple[str, ...] = (
+    "pick up with one hand",
+    "pick up with two hands",
+    "drop trash",
+    "walk around",
+    "sit down",
+    "stand up",
+    "donning",
+    "doffing",
+    "throw",
+    "carry",
+)
+"""Action names; index ``i`` is label ``i + 1`` of the JSON files."""
+
+NUCLA_ACTION_IDS: dict[int, int] = {1: 1, 2: 2, 3: 3, 4: 4, 5: 5, 6: 6, 8: 7, 9: 8, 11: 9, 12: 10}
+"""The action number ``AA`` of a file name ``aAA_...`` -> the 1-based ``label`` stored in the file."""
+
+NUCLA_NUM_JOINTS = 20
+NUCLA_NUM_CHANNELS = 3
+
+NUCLA_CROSS_VIEW_TRAIN_VIEWS = frozenset({1, 2})
+NUCLA_PROTOCOLS = ("xview",)
+
+_NAME_PATTERN = re.compile(r"^a(\d{2})_s(\d{2})_e(\d{2})_v(\d{2})$")
+
+
+def parse_nucla_name(name: str | Path) -> dict[str, int]:
+    """Read ``action_id``, ``subject``, ``take`` and ``view`` from a name like ``a01_s02_e03_v01(.json)``.
+
+    Raises :class:`SkeletonFileError` (a ``ValueError``) when the name does not follow that pattern.
+    """
+    stem = Path(name).name.removesuffix(".json")
+    match = _NAME_PATTERN.match(stem)
+    if match is None:
+        raise SkeletonFileError(name, "file name does not follow the N-UCLA pattern aAA_sSS_eEE_vVV")
+    action_id, subject, take, view = (int(group) for group in match.groups())
+    return {"action_id": action_id, "subject": subject, "take": take, "view": view}
+
+
+def load_nucla_clip(path: str | Path) -> tuple[np.ndarray, dict[str, Any]]:
+    """Read one ``all_sqe`` JSON file.
+
+    Returns the skeleton as a float32 array of shape (frames, 1, 20, 3) and the metadata ``sample_id``,
+    ``label`` (0-based index into :data:`NUCLA_ACTIONS`), ``subject``, ``take``, ``view``, ``num_frames`` and
+    ``num_persons`` (always 1). Raises :class:`SkeletonFileError` naming the file and key for a malformed
+    file, including a ``label`` that disagrees with the action id in the file name.
+    """
+    path = Path(path)
+    name = parse_nucla_name(path)
+    try:
+        with open(path, encoding="utf-8") as handle:
+            content = json.load(handle)
+    except json.JSONDecodeError as exc:
+        raise SkeletonFileError(path, f"not valid JSON ({exc.msg})", line=exc.lineno) from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SkeletonFileError(path, f"cannot be read ({exc})") from exc
+    if not isinstance(content, Mapping):
+        raise SkeletonFileError(path, f"expected a JSON object, found {type(content).__name__}")
+    for key in ("file_name", "label", "skeletons"):
+        if key not in content:
+            raise SkeletonFileError(path, "missing key", key=key)
+
+    if content["file_name"] != path.stem:
+        raise SkeletonFileError(
+            path, f"names clip {content['file_name']!r} but the file is {path.stem!r}", key="file_name"
+        )
+
+    action_id = name["action_id"]
+    if action_id not in NUCLA_ACTION_IDS:
+        raise SkeletonFileError(path, f"action id a{action_id:02d} is not one of the 10 N-UCLA actions")
+    label = content["label"]
+    # bool is an int subclass; a JSON true is not a label.
+    if not isinstance(label, int) or isinstance(label, bool):
+        raise SkeletonFileError(path, f"expected an integer label 1-10, found {label!r}", key="label")
+    if label != NUCLA_ACTION_IDS[action_id]:
+        raise SkeletonFileError(
+            path,
+            f"label {label} disagrees with action id a{action_id:02d} in the file name "
+            f"(expected {NUCLA_ACTION_IDS[action_id]})",
+            key="label",
+        )
+
+    try:
+        joints = np.asarray(content["skeletons"], dtype=np.float32)
+    except (TypeError, ValueError) as exc:
+        raise SkeletonFileError(
+            path, f"not a numeric frames x joints x coordinates array ({exc})", key="skeletons"
+        ) from exc
+    if joints.ndim != 3 or joints.shape[1:] != (NUCLA_NUM_JOINTS, NUCLA_NUM_CHANNELS) or joints.shape[0] == 0:
+        raise SkeletonFileError(
+            path,
+            f"expected shape (frames >= 1, {NUCLA_NUM_JOINTS}, {NUCLA_NUM_CHANNELS}), found {joints.shape}",
+            key="skeletons",
+        )
+    if not np.isfinite(joints).all():
+        raise SkeletonFileError(path, "contains non-finite coordinates", key="skeletons")
+
+    metadata = {
+        "sample_id": path.stem,
+        "label": label - 1,
+        "subject": name["subject"],
+        "take": name["take"],
+        "view": name["view"],
+        "num_frames": int(joints.shape[0]),
+        "num_persons": 1,
+    }
+    return joints[:, np.newaxis], metadata
+
+
+def nucla_split(meta: Mapping[str, Any], protocol: str = "xview") -> str:
+    """``"train"`` or ``"test"`` for a clip under the cross-view protocol (train on views 1 and 2)."""
+    if protocol != "xview":
+        raise ValueError(f"unknown N-UCLA protocol {protocol!r}; expected one of {NUCLA_PROTOCOLS}")
+    return "train" if meta["view"] in NUCLA_CROSS_VIEW_TRAIN_VIEWS else "test"

@@ -1,0 +1,149 @@
+"""Penn Action: one MATLAB annotation file per clip (``labels/NNNN.mat``).
+
+Keys used: ``action`` (string), ``pose`` (front/back/left/right), ``x`` and ``y`` (frames x 13, pixels),
+``visibility`` (frames x 13, 1 visible / 0 not), ``dimensions`` ([height, width, frames]), ``nframes``
+(uint8 or uint16 depending on the clip) and ``train`` (1 official training split / -1 test). ``bbox`` can have
+one row fewer than there are frames; it is not used.
+
+Invisible joints keep the coordinates the annotators gave them: the visibility travels as its own
+(frames, 13) uint8 array in the metadata (a ``visibility`` column in the dataset), so a transform or feature
+extractor can mask them without NaNs ever reaching training.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import scipy.io
+
+from .errors import SkeletonFileError
+
+PENN_ACTIONS: tuple[str, ...] = (
+    "baseball_pitch",
+    "baseball_swing",
+    "bench_press",
+    "bowl",
+    "clean_and_jerk",
+    "golf_swing",
+    "jump_rope",
+    "jumping_jacks",
+    "pullup",
+    "pushup",
+    "situp",
+    "squat",
+    "strum_guitar",
+    "tennis_forehand",
+    "tennis_serve",
+)
+
+PENN_JOINTS: tuple[str, ...] = (
+    "head",
+    "left_shoulder",
+    "right_shoulder",
+    "left_elbow",
+    "right_elbow",
+    "left_wrist",
+    "right_wrist",
+    "left_hip",
+    "right_hip",
+    "left_knee",
+    "right_knee",
+    "left_ankle",
+    "right_ankle",
+)
+
+PENN_NUM_CHANNELS = 2
+PENN_PROTOCOLS = ("official",)
+
+_REQUIRED_KEYS = ("action", "pose", "x", "y", "visibility", "dimensions", "nframes", "train")
+
+
+def _string(path: Path, annotation: dict[str, Any], key: str) -> str:
+    values = np.asarray(annotation[key]).ravel()
+    if values.size != 1 or not isinstance(values[0], str):
+        raise SkeletonFileError(path, f"expected one string, found {values!r}", key=key)
+    return str(values[0])
+
+
+def _integer(path: Path, annotation: dict[str, Any], key: str, index: int = 0) -> int:
+    values = np.asarray(annotation[key]).ravel()
+    if values.size <= index or not np.issubdtype(values.dtype, np.number):
+        raise SkeletonFileError(path, f"expected a number at position {index}, found {values!r}", key=key)
+    # nframes is stored as uint8 or uint16: cast before any arithmetic so it cannot wrap around.
+    return int(values[index])
+
+
+def _joint_table(path: Path, annotation: dict[str, Any], key: str) -> np.ndarray:
+    table = np.asarray(annotation[key])
+    if not (np.issubdtype(table.dtype, np.number) or table.dtype == np.bool_):
+        raise SkeletonFileError(path, f"expected numbers, found dtype {table.dtype}", key=key)
+    if table.ndim != 2 or table.shape[1] != len(PENN_JOINTS) or table.shape[0] == 0:
+        raise SkeletonFileError(path, f"expected shape (frames >= 1, {len(PENN_JOINTS)}), found {table.shape}", key=key)
+    return table
+
+
+def load_penn_clip(path: str | Path) -> tuple[np.ndarray, dict[str, Any]]:
+    """Read one Penn Action ``.mat`` annotation file.
+
+    Returns the joints as a float32 array of shape (frames, 1, 13, 2) holding pixel (x, y) coordinates and the
+    metadata ``sample_id`` (file stem), ``label`` (0-based index into :data:`PENN_ACTIONS`), ``action``,
+    ``pose``, ``image_height``, ``image_width``, ``num_frames``, ``split`` (``"train"`` or ``"test"``),
+    ``num_persons`` (always 1) and ``visibility`` (a (frames, 13) uint8 array, 1 where the joint is visible).
+    Raises :class:`SkeletonFileError` naming the file (and key) for an unreadable or malformed file.
+    """
+    path = Path(path)
+    try:
+        annotation = scipy.io.loadmat(path)
+    except Exception as exc:  # scipy raises ValueError, TypeError, OSError, ... for broken files
+        raise SkeletonFileError(path, f"not a readable MATLAB file ({type(exc).__name__}: {exc})") from exc
+    for key in _REQUIRED_KEYS:
+        if key not in annotation:
+            raise SkeletonFileError(path, "missing key", key=key)
+
+    action = _string(path, annotation, "action")
+    if action not in PENN_ACTIONS:
+        raise SkeletonFileError(path, f"unknown action {action!r}", key="action")
+    pose = _string(path, annotation, "pose")
+
+    x = _joint_table(path, annotation, "x")
+    y = _joint_table(path, annotation, "y")
+    visibility = _joint_table(path, annotation, "visibility")
+    num_frames = _integer(path, annotation, "nframes")
+    if x.shape[0] != num_frames:
+        raise SkeletonFileError(path, f"is {num_frames} but x has {x.shape[0]} rows", key="nframes")
+    for key, table in (("y", y), ("visibility", visibility)):
+        if table.shape[0] != num_frames:
+            raise SkeletonFileError(path, f"has {table.shape[0]} rows but x has {num_frames}", key=key)
+
+    image_height = _integer(path, annotation, "dimensions", 0)
+    image_width = _integer(path, annotation, "dimensions", 1)
+    train_flag = _integer(path, annotation, "train")
+    if train_flag not in (1, -1):
+        raise SkeletonFileError(path, f"expected 1 (train) or -1 (test), found {train_flag}", key="train")
+
+    # x and y come as float64, uint16 or uint8 depending on the clip; float32 holds any pixel value exactly.
+    joints = np.stack([x, y], axis=-1).astype(np.float32)[:, np.newaxis]
+    if not np.isfinite(joints).all():
+        raise SkeletonFileError(path, "contains non-finite coordinates", key="x")
+    metadata = {
+        "sample_id": path.stem,
+        "label": PENN_ACTIONS.index(action),
+        "action": action,
+        "pose": pose,
+        "image_height": image_height,
+        "image_width": image_width,
+        "num_frames": num_frames,
+        "split": "train" if train_flag == 1 else "test",
+        "num_persons": 1,
+        "visibility": (visibility != 0).astype(np.uint8),
+    }
+    return joints, metadata
+
+
+def penn_split(meta: dict[str, Any], protocol: str = "official") -> str:
+    """``"train"`` or ``"test"``: the official split stored in each file (``train`` key)."""
+    if protocol != "official":
+        raise ValueError(f"unknown Penn Action protocol {protocol!r}; expected one of {PENN_PROTOCOLS}")
+    return meta["split"]
