@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
+from hub_server import hub_server_fixture  # noqa: F401  (registers the hub_server fixture)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
