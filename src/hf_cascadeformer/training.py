@@ -1,0 +1,174 @@
+"""What the example scripts share: the common flags, loading a dataset, carving a validation split, label
+fractions, and building a model config that fits the data."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import datasets
+
+from .configuration_cascadeformer import PRESETS, CascadeFormerConfig
+from .data.features import LABEL_COLUMN, SKELETON_COLUMN
+from .data.skeletons import NTU_LAYOUT, NUCLA_LAYOUT, PENN_LAYOUT, SkeletonLayout
+
+EMBEDDED_DATASET = "embedded"
+EMBEDDED_2D_DATASET = "embedded-2d"
+
+
+def add_common_arguments(parser: argparse.ArgumentParser, default_output_dir: str) -> None:
+    """The flags every example script shares."""
+    data = parser.add_argument_group("data")
+    data.add_argument(
+        "--dataset",
+        default=EMBEDDED_DATASET,
+        help=f"a folder built by dataset_scripts/, a Hub dataset id, or '{EMBEDDED_DATASET}' / "
+        f"'{EMBEDDED_2D_DATASET}' for the embedded default dataset (generated, no download) [%(default)s]",
+    )
+    data.add_argument("--dataset-config", default=None, help="protocol of a Hub dataset, e.g. xsub")
+    run = parser.add_argument_group("run")
+    run.add_argument("--output-dir", default=default_output_dir, help="where checkpoints and results go [%(default)s]")
+    run.add_argument(
+        "--max-steps", type=int, default=-1, help="stop after this many optimizer steps (overrides epochs)"
+    )
+    run.add_argument("--num-epochs", type=float, default=None, help="passes over the training data")
+    run.add_argument("--seed", type=int, default=0, help="seed of initialisation, masking, sampling and splits")
+    model = parser.add_argument_group("model")
+    model.add_argument(
+        "--preset", default=None, choices=sorted(PRESETS), metavar="PRESET", help="a named paper configuration"
+    )
+    model.add_argument("--config", default=None, help="a JSON file of CascadeFormerConfig fields (over the preset)")
+
+
+@dataclass(frozen=True)
+class DataGeometry:
+    """What a model needs to know about a dataset's clips and labels."""
+
+    num_persons: int
+    num_joints: int
+    num_channels: int
+    class_names: tuple[str, ...]
+
+    @classmethod
+    def of(cls, dataset: datasets.Dataset) -> DataGeometry:
+        skeleton = dataset.features[SKELETON_COLUMN]
+        _, persons, joints, channels = skeleton.shape
+        return cls(persons, joints, channels, tuple(dataset.features[LABEL_COLUMN].names))
+
+
+def load_dataset_dict(
+    name: str = EMBEDDED_DATASET, config_name: str | None = None, seed: int = 0
+) -> datasets.DatasetDict:
+    """The embedded default dataset, a folder built by `dataset_scripts/`, or a Hub dataset id."""
+    if name in (EMBEDDED_DATASET, EMBEDDED_2D_DATASET):
+        from .data.synthetic import load_synthetic_dataset
+
+        return load_synthetic_dataset(two_d=name == EMBEDDED_2D_DATASET, seed=seed)
+    from .data.builders import load_benchmark
+
+    return load_benchmark(name, config_name)
+
+
+def stratified_fraction(
+    dataset: datasets.Dataset, fraction: float, seed: int
+) -> tuple[datasets.Dataset, datasets.Dataset]:
+    """Split off a seeded, stratified `fraction` of the rows: returns (the fraction, the rest).
+
+    Deterministic given the seed, so every process of a distributed run selects the same rows.
+    """
+    if not 0.0 < fraction < 1.0:
+        raise ValueError(f"fraction must be in (0, 1), got {fraction}")
+    num_classes = dataset.features[LABEL_COLUMN].num_classes
+    size = max(num_classes, round(fraction * len(dataset)))
+    if size >= len(dataset):
+        raise ValueError(f"a {fraction:.0%} split of {len(dataset)} clips leaves nothing for the rest")
+    parts = dataset.train_test_split(test_size=size, stratify_by_column=LABEL_COLUMN, seed=seed)
+    return parts["test"], parts["train"]
+
+
+def with_validation_split(
+    dataset_dict: datasets.DatasetDict, fraction: float = 0.1, seed: int = 0
+) -> datasets.DatasetDict:
+    """Make sure there is a `validation` split to select checkpoints on: an existing one is kept; otherwise a
+    stratified `fraction` of `train` is held out. The test split is never used for selection."""
+    if "validation" in dataset_dict:
+        return dataset_dict
+    validation, train = stratified_fraction(dataset_dict["train"], fraction, seed)
+    splits = {"train": train, "validation": validation}
+    if "test" in dataset_dict:
+        splits["test"] = dataset_dict["test"]
+    return datasets.DatasetDict(splits)
+
+
+def layout_for(geometry: DataGeometry) -> SkeletonLayout:
+    """The joint layout of a dataset, known from its joint count (NTU 25, N-UCLA 20, Penn Action 13)."""
+    layouts = {25: NTU_LAYOUT, 20: NUCLA_LAYOUT, 13: PENN_LAYOUT}
+    if geometry.num_joints not in layouts:
+        raise ValueError(f"no known joint layout has {geometry.num_joints} joints (known: 25, 20, 13)")
+    return layouts[geometry.num_joints]
+
+
+def load_config_overrides(path: str | None) -> dict[str, Any]:
+    if path is None:
+        return {}
+    file = Path(path)
+    try:
+        overrides = json.loads(file.read_text())
+    except (OSError, json.JSONDecodeError) as error:
+        raise ValueError(f"cannot read config file {file}: {error}") from error
+    if not isinstance(overrides, dict):
+        raise ValueError(f"config file {file} must hold a JSON object of CascadeFormerConfig fields")
+    return overrides
+
+
+def build_config(
+    geometry: DataGeometry,
+    preset: str | None = None,
+    defaults: Mapping[str, Any] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> CascadeFormerConfig:
+    """A config that fits the data: preset (or `defaults`), then `overrides`, then the data's geometry and labels."""
+    fields: dict[str, Any] = dict(PRESETS[preset]) if preset else dict(defaults or {})
+    fields.update(overrides or {})
+    fields.pop("num_labels", None)
+    fields.update(
+        num_persons=geometry.num_persons,
+        num_joints=geometry.num_joints,
+        num_channels=geometry.num_channels,
+        id2label=dict(enumerate(geometry.class_names)),
+        label2id={name: index for index, name in enumerate(geometry.class_names)},
+    )
+    return CascadeFormerConfig(**fields)
+
+
+def check_geometry(config: CascadeFormerConfig, geometry: DataGeometry, source: str) -> None:
+    """A pretrained checkpoint must fit the dataset's skeletons."""
+    expected = (config.num_joints, config.num_channels)
+    given = (geometry.num_joints, geometry.num_channels)
+    if expected != given:
+        raise ValueError(
+            f"{source} expects {expected[0]} joints x {expected[1]} channels, the dataset has {given[0]} x {given[1]}"
+        )
+
+
+def parameter_groups(model: Any, weight_decay: float) -> list[dict[str, Any]]:
+    """AdamW groups: weight decay on weight matrices only, not on biases, norms or learned embeddings/tokens."""
+    decay, no_decay = [], []
+    for name, parameter in model.named_parameters():
+        if not parameter.requires_grad:
+            continue
+        is_embedding_table = name.endswith(("position_embeddings", "mask_token", "joint_embeddings"))
+        (no_decay if parameter.ndim < 2 or is_embedding_table else decay).append(parameter)
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+def latest_complete_checkpoint(output_dir: str | Path, marker: str) -> Path | None:
+    """The `checkpoint-<step>` folder with the highest step that holds `marker`, the file written last when a
+    checkpoint is saved (so a checkpoint interrupted while being written is never picked)."""
+    folders = [p for p in Path(output_dir).glob("checkpoint-*") if p.name.split("-")[-1].isdigit()]
+    complete = [p for p in folders if (p / marker).is_file()]
+    return max(complete, key=lambda p: int(p.name.split("-")[-1]), default=None)

@@ -1,0 +1,157 @@
+"""examples/finetune.py: Trainer fine-tuning end to end, resuming after a kill, and publishing to a Hub."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from conftest import REPO_ROOT
+from hub_server import client_env
+from safetensors.torch import load_file
+from transformers import AutoFeatureExtractor, AutoModelForSequenceClassification
+
+from hf_cascadeformer.data.synthetic import load_synthetic_dataset
+
+FINETUNE = REPO_ROOT / "examples" / "finetune.py"
+FAST = ["--batch-size", "16", "--num-frames", "24", "--validation-fraction", "0.1"]
+
+
+def load_example(name: str):
+    spec = importlib.util.spec_from_file_location(f"example_{name}", REPO_ROOT / "examples" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.slow
+def test_finetune_writes_a_complete_checkpoint_with_metrics_and_card(tmp_path):
+    finetune = load_example("finetune")
+    results = finetune.main(["--output-dir", str(tmp_path), "--max-steps", "4", "--eval-steps", "2", *FAST])
+    for name in ("model.safetensors", "config.json", "preprocessor_config.json", "README.md", "eval_results.json"):
+        assert (tmp_path / name).is_file(), name
+    saved = json.loads((tmp_path / "eval_results.json").read_text())
+    assert saved == pytest.approx(results)
+    for key in ("test_accuracy", "test_top5_accuracy", "test_f1_weighted", "validation_accuracy"):
+        assert 0.0 <= saved[key] <= 1.0
+    # 600 embedded training clips: 10% (60) held out for selection, the test split (192) untouched.
+    card = (tmp_path / "README.md").read_text()
+    assert "train 540, validation 60, test 192" in card
+    assert "model-index:" in card and "Top-1 accuracy" in card
+    config = json.loads((tmp_path / "config.json").read_text())
+    assert config["id2label"]["0"] == "wave right hand"
+    preprocessor = json.loads((tmp_path / "preprocessor_config.json").read_text())
+    assert preprocessor["num_frames"] == 24 and preprocessor["num_persons"] == 2
+
+
+@pytest.mark.slow
+def test_label_fraction_is_stratified_and_seeded():
+    from hf_cascadeformer.training import load_dataset_dict, stratified_fraction
+
+    train = load_dataset_dict()["train"]
+    first, _ = stratified_fraction(train, 0.1, seed=3)
+    again, _ = stratified_fraction(train, 0.1, seed=3)
+    assert first["sample_id"] == again["sample_id"]
+    counts = torch.bincount(torch.tensor(list(first["label"])), minlength=12)
+    assert counts.min() >= 4 and counts.max() <= 6  # 60 clips over 12 balanced classes
+
+
+def _run(args: list[str], **kwargs) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT / "src")}
+    return subprocess.Popen([sys.executable, str(FINETUNE), *args], env=env, text=True, **kwargs)
+
+
+@pytest.mark.slow
+def test_trainer_fine_tuning_resumes_after_a_kill_to_the_same_weights(tmp_path):
+    common = ["--max-steps", "6", "--eval-steps", "2", "--no-augmentation", *FAST]
+    reference = tmp_path / "reference"
+    interrupted = tmp_path / "interrupted"
+    logs = (tmp_path / "reference.log").open("w")
+    uninterrupted = _run(["--output-dir", str(reference), *common], stdout=logs, stderr=subprocess.STDOUT)
+
+    victim = _run(["--output-dir", str(interrupted), *common], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 300
+    while not (interrupted / "checkpoint-2" / "trainer_state.json").exists():
+        assert victim.poll() is None, "the run ended before its first checkpoint"
+        assert time.monotonic() < deadline, "no checkpoint within 300 s"
+        time.sleep(0.2)
+    victim.send_signal(signal.SIGKILL)
+    victim.wait()
+    assert not (interrupted / "model.safetensors").exists()  # nothing looks finished
+
+    resumed = _run(["--output-dir", str(interrupted), "--resume-from-checkpoint", *common], stdout=subprocess.PIPE)
+    output, _ = resumed.communicate(timeout=600)
+    assert resumed.returncode == 0
+    assert uninterrupted.wait(timeout=600) == 0
+    assert "resuming from" in output and "checkpoint-" in output
+    expected = load_file(reference / "model.safetensors")
+    actual = load_file(interrupted / "model.safetensors")
+    assert expected.keys() == actual.keys()
+    for name, tensor in expected.items():
+        torch.testing.assert_close(actual[name], tensor, rtol=0, atol=0, msg=name)
+
+
+PUSH = textwrap.dedent(
+    """
+    import json, sys
+    sys.argv = ["finetune.py"] + json.loads(sys.argv[1])
+    exec(compile(open({script!r}).read(), {script!r}, "exec"))
+    """
+)
+
+LOAD = textwrap.dedent(
+    """
+    import json, sys
+    import numpy as np
+    import torch
+    import hf_cascadeformer
+    from transformers import AutoFeatureExtractor, AutoModel, AutoModelForSequenceClassification
+    from hf_cascadeformer.data.synthetic import load_synthetic_dataset
+
+    clips = [np.asarray(c, dtype=np.float32) for c in load_synthetic_dataset(2, 1, 1)["test"]["skeleton"][:4]]
+    extractor = AutoFeatureExtractor.from_pretrained("org/cascadeformer-ntu60")
+    model = AutoModelForSequenceClassification.from_pretrained("org/cascadeformer-ntu60").eval()
+    encoder = AutoModel.from_pretrained("org/cascadeformer-ntu60").eval()
+    inputs = extractor(clips, return_tensors="pt")
+    with torch.no_grad():
+        logits = model(**inputs).logits
+        hidden = encoder(**inputs).last_hidden_state
+    print(json.dumps({"logits": logits.tolist(), "encoder": type(encoder).__name__, "hidden": hidden.shape[-1]}))
+    """
+)
+
+
+@pytest.mark.slow
+def test_push_to_hub_and_load_back_in_a_fresh_process(hub_server, tmp_path):
+    output_dir = tmp_path / "run"
+    args = ["--output-dir", str(output_dir), "--max-steps", "2", "--push-to-hub", "org/cascadeformer-ntu60", *FAST]
+    # The user's command, in a process whose huggingface_hub talks to the local server.
+    process = subprocess.run(
+        [sys.executable, "-c", PUSH.format(script=str(FINETUNE)), json.dumps(args)],
+        env={**client_env(hub_server.url, tmp_path / "hf-push"), "PYTHONPATH": str(REPO_ROOT / "src")},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert process.returncode == 0, process.stderr[-4000:]
+    loaded = hub_server.run_client(LOAD, tmp_path / "hf-load", timeout=300)
+    remote = json.loads(loaded.stdout.strip().splitlines()[-1])
+    assert remote["encoder"] == "CascadeFormerModel" and remote["hidden"] == 128
+
+    clips = [np.asarray(c, dtype=np.float32) for c in load_synthetic_dataset(2, 1, 1)["test"]["skeleton"][:4]]
+    local = AutoModelForSequenceClassification.from_pretrained(output_dir).eval()
+    inputs = AutoFeatureExtractor.from_pretrained(output_dir)(clips, return_tensors="pt")
+    with torch.no_grad():
+        expected = local(**inputs).logits
+    torch.testing.assert_close(torch.tensor(remote["logits"]), expected, rtol=1e-5, atol=1e-5)
+    card = Path(output_dir / "README.md").read_text()
+    assert "org/cascadeformer-ntu60" in card
