@@ -52,6 +52,15 @@ def test_finetune_writes_a_complete_checkpoint_with_metrics_and_card(tmp_path):
     preprocessor = json.loads((tmp_path / "preprocessor_config.json").read_text())
     assert preprocessor["num_frames"] == 24 and preprocessor["num_persons"] == 2
 
+    # examples/evaluate.py on the same checkpoint and split reproduces the Trainer's test metrics.
+    evaluated = load_example("evaluate").main(["--model", str(tmp_path), "--split", "test"])
+    assert evaluated["accuracy"] == pytest.approx(results["test_accuracy"])
+    assert evaluated["f1_weighted"] == pytest.approx(results["test_f1_weighted"])
+    assert sum(map(sum, evaluated["confusion_matrix"])) == 192
+    assert evaluated["class_names"][0] == "wave right hand"
+    assert (tmp_path / "metrics_test.json").is_file()
+    assert (tmp_path / "confusion_test.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
 
 @pytest.mark.slow
 def test_label_fraction_is_stratified_and_seeded():
