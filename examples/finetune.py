@@ -215,6 +215,9 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         remove_unused_columns=False,
         label_names=["labels"],
         report_to="none",
+        # Without a GPU, use_cpu makes Trainer run distributed (gloo) under `accelerate launch`/`torchrun`.
+        use_cpu=not (torch.cuda.is_available() or torch.backends.mps.is_available()),
+        dataloader_pin_memory=torch.cuda.is_available(),
         dataloader_num_workers=0,
         disable_tqdm=not sys.stderr.isatty(),
     )
@@ -234,7 +237,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         print(f"resuming from {resume}" if resume else f"no complete checkpoint in {output_dir}; starting fresh")
     trainer.train(resume_from_checkpoint=resume)
 
-    results: dict[str, float] = {}
+    results: dict[str, float] = {"world_size": training_args.world_size}
     validation = trainer.evaluate(dataset_dict["validation"], metric_key_prefix="validation")
     results.update(validation)
     evaluated_split = "validation"

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 from hub_server import hub_server_fixture  # noqa: F401  (registers the hub_server fixture)
@@ -26,3 +28,11 @@ def shared_data() -> Path:
             pytest.fail(message)
         pytest.skip(message)
     return root
+
+
+def load_example(name: str) -> ModuleType:
+    """Import `examples/<name>.py` as a module (by path: `evaluate` would otherwise be the HF library)."""
+    spec = importlib.util.spec_from_file_location(f"example_{name}", REPO_ROOT / "examples" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

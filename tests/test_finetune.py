@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import signal
@@ -15,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import REPO_ROOT
+from conftest import REPO_ROOT, load_example
 from hub_server import client_env
 from safetensors.torch import load_file
 from transformers import AutoFeatureExtractor, AutoModelForSequenceClassification
@@ -24,13 +23,6 @@ from hf_cascadeformer.data.synthetic import load_synthetic_dataset
 
 FINETUNE = REPO_ROOT / "examples" / "finetune.py"
 FAST = ["--batch-size", "16", "--num-frames", "24", "--validation-fraction", "0.1"]
-
-
-def load_example(name: str):
-    spec = importlib.util.spec_from_file_location(f"example_{name}", REPO_ROOT / "examples" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.mark.slow
