@@ -287,5 +287,4 @@ def _describe_training(args: argparse.Namespace, training_args: TrainingArgument
 
 
 if __name__ == "__main__":
-    torch.set_num_threads(torch.get_num_threads())
     main()
