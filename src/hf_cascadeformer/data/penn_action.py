@@ -18,41 +18,13 @@ from typing import Any
 import numpy as np
 import scipy.io
 
+from ..configuration_cascadeformer import PENN_ACTION_LABELS
 from .errors import SkeletonFileError
+from .skeletons import PENN_LAYOUT
 
-PENN_ACTIONS: tuple[str, ...] = (
-    "baseball_pitch",
-    "baseball_swing",
-    "bench_press",
-    "bowl",
-    "clean_and_jerk",
-    "golf_swing",
-    "jump_rope",
-    "jumping_jacks",
-    "pullup",
-    "pushup",
-    "situp",
-    "squat",
-    "strum_guitar",
-    "tennis_forehand",
-    "tennis_serve",
-)
-
-PENN_JOINTS: tuple[str, ...] = (
-    "head",
-    "left_shoulder",
-    "right_shoulder",
-    "left_elbow",
-    "right_elbow",
-    "left_wrist",
-    "right_wrist",
-    "left_hip",
-    "right_hip",
-    "left_knee",
-    "right_knee",
-    "left_ankle",
-    "right_ankle",
-)
+# One list of names for the whole package: the config presets carry the same labels.
+PENN_ACTIONS: tuple[str, ...] = PENN_ACTION_LABELS
+PENN_JOINTS: tuple[str, ...] = PENN_LAYOUT.joint_names
 
 PENN_NUM_CHANNELS = 2
 PENN_PROTOCOLS = ("official",)
