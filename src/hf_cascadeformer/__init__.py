@@ -20,6 +20,7 @@ from .modeling_cascadeformer import (
     CascadeFormerModel,
     CascadeFormerPreTrainedModel,
 )
+from .pipeline import SkeletonActionRecognitionPipeline  # noqa: F401  (importing it registers the pipeline task)
 
 __version__ = "0.1.0"
 

@@ -1,19 +1,49 @@
-"""The `cascadeformer` command line."""
+"""The `cascadeformer` command line: thin wrappers over the package's pipeline, dataset builders, example scripts
+and pictures.
+
+    cascadeformer predict CLIP [CLIP ...] --model CKPT [--top-k 5] [--json]
+    cascadeformer render clip CLIP -o clip.gif -o strip.png [--model CKPT | --mask mask.npy]
+    cascadeformer render curves RUN_DIR -o curves.png
+    cascadeformer render confusion metrics_test.json -o confusion.png
+    cascadeformer prepare BENCHMARK --raw-dir DIR --output-dir OUT [...]   (dataset_scripts/BENCHMARK.py)
+    cascadeformer pretrain|finetune|evaluate [...]                         (examples/*.py, source checkouts)
+    cascadeformer info CHECKPOINT_OR_PRESET
+
+Mistakes in the command line or its inputs (a missing file, an unknown format, a clip that does not fit the model)
+end with one line `cascadeformer <command>: error: ...` and exit status 2; set `CASCADEFORMER_DEBUG=1` to see the
+traceback instead.
+"""
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
+import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
 
 from transformers import AutoConfig
 
 from .configuration_cascadeformer import PRESETS, CascadeFormerConfig
+from .io import CLIP_FORMATS
+
+EXAMPLE_COMMANDS = {
+    "pretrain": "masked skeleton pretraining (examples/pretrain.py); --help for its options",
+    "finetune": "fine-tune a classifier with Trainer (examples/finetune.py); --help for its options",
+    "evaluate": "metrics and a confusion matrix of a classifier (examples/evaluate.py); --help for its options",
+}
+EXAMPLES_ENV = "HF_CASCADEFORMER_EXAMPLES"
 
 
 class UserError(Exception):
     """A mistake in the command line or its inputs: reported as one line, without a traceback."""
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# info
 
 
 def _info(args: argparse.Namespace) -> None:
@@ -23,10 +53,11 @@ def _info(args: argparse.Namespace) -> None:
     if args.checkpoint in PRESETS:
         config = CascadeFormerConfig.from_preset(args.checkpoint)
     else:
+        _check_model_reference(args.checkpoint)
         try:
             config = AutoConfig.from_pretrained(args.checkpoint)
         except OSError as error:
-            raise UserError(f"cannot read a config from {args.checkpoint!r}: {error}") from error
+            raise UserError(f"cannot read a config from {args.checkpoint!r}: {_first_line(error)}") from error
     with torch.device("meta"):
         model = AutoModelForSequenceClassification.from_config(config)
     summary = {
@@ -50,26 +81,375 @@ def _info(args: argparse.Namespace) -> None:
         print(f"{key:>16}: {value}")
 
 
+# ----------------------------------------------------------------------------------------------------------------
+# predict
+
+
+def _predict(args: argparse.Namespace) -> None:
+    if args.top_k < 1:
+        raise UserError(f"--top-k must be at least 1, got {args.top_k}")
+    if args.batch_size < 1:
+        raise UserError(f"--batch-size must be at least 1, got {args.batch_size}")
+    for clip in args.clips:
+        _check_clip_path(clip)
+    classify = _load_pipeline(args.model, args.device)
+    options = {"top_k": args.top_k, "batch_size": args.batch_size}
+    if args.num_frames is not None:
+        options["num_frames"] = args.num_frames
+    results = classify(list(args.clips), **options)
+    if args.json:
+        print(json.dumps([{"file": clip, "predictions": top} for clip, top in zip(args.clips, results, strict=True)]))
+        return
+    width = max(len("action"), *(len(p["label"]) for top in results for p in top))
+    for index, (clip, top) in enumerate(zip(args.clips, results, strict=True)):
+        if index:
+            print()
+        print(clip)
+        print(f"  {'rank':>4}  {'action':<{width}}  {'probability':>11}")
+        for rank, prediction in enumerate(top, start=1):
+            print(f"  {rank:>4}  {prediction['label']:<{width}}  {prediction['score']:>11.4f}")
+
+
+def _load_pipeline(model: str, device: str | None) -> Any:
+    from transformers import pipeline
+
+    from .pipeline import TASK
+
+    _check_model_reference(model)
+    _quiet_transformers()
+    try:
+        return pipeline(TASK, model=model, device=device)
+    except (OSError, ValueError) as error:
+        raise UserError(f"cannot load a classifier from {model!r}: {_first_line(error)}") from error
+
+
+def _check_model_reference(model: str) -> None:
+    """A model given as a local path must exist (else transformers reports it as a malformed Hub id)."""
+    if model.startswith(("/", ".", "~")) and not Path(model).expanduser().is_dir():
+        raise UserError(f"{model}: no such checkpoint folder")
+
+
+def _check_clip_path(clip: str) -> None:
+    path = Path(clip)
+    if not path.exists():
+        raise UserError(f"{clip}: no such file")
+    if path.suffix.lower() not in CLIP_FORMATS:
+        raise UserError(f"{clip}: unknown clip format {path.suffix or '(no suffix)'!r}; supported: {_formats()}")
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# render
+
+
+def _render_clip(args: argparse.Namespace) -> None:
+    import numpy as np
+
+    from .io import load_clip
+    from .visualization import frame_importance, render_clip_gif, render_clip_strip, require_matplotlib
+
+    require_matplotlib()
+    for output in args.output:
+        if Path(output).suffix.lower() not in (".gif", ".png"):
+            raise UserError(f"{output}: the output must end in .gif (animation) or .png (strip of frames)")
+    if args.model and args.mask:
+        raise UserError("--model (attention) and --mask (masked joints) colour the clip differently; pick one")
+    _check_clip_path(args.clip)
+    clip, metadata = load_clip(args.clip)
+    title = args.title if args.title is not None else metadata["sample_id"]
+    importance = mask = None
+    if args.model:
+        model, extractor = _load_model_and_extractor(args.model)
+        if clip.shape[2:] != (extractor.num_joints, extractor.num_channels):
+            raise UserError(
+                f"{args.clip}: the clip has {clip.shape[2]} joints x {clip.shape[3]} channels, but {args.model} "
+                f"expects {extractor.num_joints} x {extractor.num_channels}"
+            )
+        importance = frame_importance(model, extractor, clip)
+    if args.mask:
+        try:
+            mask = np.load(args.mask, allow_pickle=False)
+        except (OSError, ValueError) as error:
+            raise UserError(f"{args.mask}: not a readable .npy mask ({error})") from error
+    for output in args.output:
+        if Path(output).suffix.lower() == ".gif":
+            written = render_clip_gif(
+                clip,
+                output,
+                fps=args.fps,
+                importance=importance,
+                joint_mask=mask,
+                title=title,
+                max_frames=args.max_frames,
+            )
+        else:
+            written = render_clip_strip(
+                clip, output, num_panels=args.panels, importance=importance, joint_mask=mask, title=title
+            )
+        print(f"wrote {written}")
+
+
+def _render_curves(args: argparse.Namespace) -> None:
+    from .visualization import plot_training_curves
+
+    print(f"wrote {plot_training_curves(args.run, args.output, title=args.title)}")
+
+
+def _render_confusion(args: argparse.Namespace) -> None:
+    from .visualization import plot_confusion_matrix
+
+    path = Path(args.metrics)
+    try:
+        metrics = json.loads(path.read_text())
+    except FileNotFoundError as error:
+        raise UserError(f"{path}: no such file") from error
+    except (OSError, json.JSONDecodeError) as error:
+        raise UserError(f"{path}: not a readable JSON file ({error})") from error
+    if not isinstance(metrics, dict) or not {"confusion_matrix", "class_names"} <= metrics.keys():
+        raise UserError(f"{path}: expected the metrics JSON of evaluate (with confusion_matrix and class_names)")
+    title = args.title
+    if title is None:
+        title = f"{metrics.get('split', 'evaluation')}"
+        if isinstance(metrics.get("accuracy"), float):
+            title += f": top-1 {100 * metrics['accuracy']:.1f}%"
+    print(f"wrote {plot_confusion_matrix(metrics['confusion_matrix'], metrics['class_names'], args.output, title)}")
+
+
+def _load_model_and_extractor(checkpoint: str) -> tuple[Any, Any]:
+    from transformers import AutoFeatureExtractor, AutoModelForSequenceClassification
+
+    from .feature_extraction_cascadeformer import CascadeFormerFeatureExtractor
+
+    _check_model_reference(checkpoint)
+    _quiet_transformers()
+    try:
+        model = AutoModelForSequenceClassification.from_pretrained(checkpoint)
+    except (OSError, ValueError) as error:
+        raise UserError(f"cannot load a classifier from {checkpoint!r}: {_first_line(error)}") from error
+    try:
+        extractor = AutoFeatureExtractor.from_pretrained(checkpoint)
+    except OSError:
+        extractor = CascadeFormerFeatureExtractor.from_model_config(model.config)
+    return model, extractor
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# prepare, pretrain, finetune, evaluate: forwarded to the dataset builders and the example scripts
+
+
+def _prepare(argv: Sequence[str]) -> int:
+    from .data.builders import BENCHMARKS, run_cli
+
+    names = ", ".join(BENCHMARKS)
+    usage = (
+        "usage: cascadeformer prepare BENCHMARK --raw-dir DIR --output-dir OUT [options]\n\n"
+        f"Build a benchmark's train/test DatasetDict from its raw files. BENCHMARK is one of: {names}.\n"
+        "`cascadeformer prepare BENCHMARK --help` lists the options (the same as dataset_scripts/BENCHMARK.py)."
+    )
+    if not argv or argv[0] in ("-h", "--help"):
+        print(usage, file=sys.stdout if argv else sys.stderr)
+        if argv:
+            return 0
+        raise UserError(f"name a benchmark: {names}")
+    name = argv[0].replace("-", "_").lower()
+    if name not in BENCHMARKS:
+        raise UserError(f"unknown benchmark {argv[0]!r}; choose one of: {names}")
+    return run_cli(name, list(argv[1:]))
+
+
+def examples_dir() -> Path:
+    """The repository's `examples/` folder: `$HF_CASCADEFORMER_EXAMPLES`, else next to the package source (an
+    editable install or a source checkout). Raises `UserError` when neither holds the example scripts."""
+    candidates = [Path(os.environ[EXAMPLES_ENV])] if os.environ.get(EXAMPLES_ENV) else []
+    candidates.append(Path(__file__).resolve().parents[2] / "examples")  # <repo>/src/hf_cascadeformer/cli.py
+    for candidate in candidates:
+        if all((candidate / f"{name}.py").is_file() for name in EXAMPLE_COMMANDS):
+            return candidate
+    raise UserError(
+        "the example scripts (examples/*.py) are not part of an installed package: install a source checkout "
+        f"with `pip install -e .`, or set {EXAMPLES_ENV} to its examples/ folder"
+    )
+
+
+def _run_example(name: str, argv: Sequence[str]) -> int:
+    script = examples_dir() / f"{name}.py"
+    module_name = f"_cascadeformer_example_{name}"
+    spec = importlib.util.spec_from_file_location(module_name, script)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module  # dataclasses and pickling look classes up by module name
+    program = sys.argv[0]
+    sys.argv[0] = f"cascadeformer {name}"  # argparse's default prog: usage lines show the sub-command
+    try:
+        spec.loader.exec_module(module)
+        module.main(list(argv))
+    finally:
+        sys.argv[0] = program
+        sys.modules.pop(module_name, None)
+    return 0
+
+
+FORWARDED: dict[str, Callable[[Sequence[str]], int]] = {
+    "prepare": _prepare,
+    **{name: (lambda argv, name=name: _run_example(name, argv)) for name in EXAMPLE_COMMANDS},
+}
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# The parser
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="cascadeformer", description="CascadeFormer skeleton action recognition on the Hugging Face stack."
+        prog="cascadeformer",
+        description="CascadeFormer skeleton action recognition on the Hugging Face stack.",
+        epilog="`cascadeformer COMMAND --help` describes each command.",
     )
-    commands = parser.add_subparsers(dest="command", required=True)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_predict(commands)
+    _add_render(commands)
+    commands.add_parser(
+        "prepare",
+        add_help=False,
+        help="build a benchmark dataset from its raw files (dataset_scripts/*.py); prepare BENCHMARK --help",
+    )
+    for name, text in EXAMPLE_COMMANDS.items():
+        commands.add_parser(name, add_help=False, help=text)
+    _add_info(commands)
+    # `convert-official` (the authors' released checkpoints -> Hugging Face checkpoints) is registered here, as
+    # `_add_convert_official(commands)` next to the other `_add_*` builders.
+    return parser
+
+
+def _add_predict(commands: Any) -> None:
+    predict = commands.add_parser(
+        "predict",
+        help="top-k actions of clip files with a classifier checkpoint",
+        description="Classify skeleton clip files with the skeleton-action-recognition pipeline and print the top-k "
+        f"actions of each. Clip files: {_formats()}.",
+    )
+    predict.add_argument("clips", nargs="+", metavar="CLIP", help="clip files (NTU .skeleton, N-UCLA .json, ...)")
+    predict.add_argument("--model", "-m", required=True, help="a classifier checkpoint folder or Hub id")
+    predict.add_argument("--top-k", "-k", type=int, default=5, help="actions per clip [%(default)s]")
+    predict.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    predict.add_argument("--batch-size", type=int, default=8, help="clips per forward pass [%(default)s]")
+    predict.add_argument("--num-frames", type=int, default=None, help="frames per clip [the checkpoint's setting]")
+    predict.add_argument("--device", default=None, help="cpu, cuda, cuda:1, mps, ... [first GPU, else cpu]")
+    predict.set_defaults(handler=_predict)
+
+
+def _add_render(commands: Any) -> None:
+    render = commands.add_parser(
+        "render",
+        help="draw a clip (GIF or PNG strip), training curves or a confusion matrix (needs matplotlib)",
+        description='Pictures. Needs matplotlib: pip install "hf-cascadeformer[viz]".',
+    )
+    kinds = render.add_subparsers(dest="kind", required=True, metavar="WHAT")
+    clip = kinds.add_parser(
+        "clip",
+        help="a clip as an animated GIF and/or a strip of frames (PNG)",
+        description="Draw a clip with its dataset's bone graph (chosen from the joint count: NTU 25, N-UCLA 20, "
+        "Penn Action 13), one colour per person. --model colours each frame by the classifier's stage-1 attention; "
+        "--mask marks the masked joints of masked pretraining.",
+    )
+    clip.add_argument("clip", metavar="CLIP", help=f"a clip file: {_formats()}")
+    clip.add_argument(
+        "-o", "--output", action="append", required=True, help="out.gif (animation) or out.png (strip); repeatable"
+    )
+    clip.add_argument("--model", help="colour frames by the attention of this classifier checkpoint")
+    clip.add_argument("--mask", help="a boolean .npy mask, (frames, joints) or (persons, frames, joints), True=masked")
+    clip.add_argument("--fps", type=float, default=15.0, help="GIF frames per second [%(default)s]")
+    clip.add_argument("--max-frames", type=int, default=None, help="GIF: at most this many evenly spaced frames")
+    clip.add_argument("--panels", type=int, default=8, help="PNG strip: number of frames shown [%(default)s]")
+    clip.add_argument("--title", default=None, help="title [the sample name]")
+    clip.set_defaults(handler=_render_clip)
+
+    curves = kinds.add_parser(
+        "curves",
+        help="losses, metrics and learning rate of a training run",
+        description="Plot a run folder's trainer_state.json (finetune; also found in its latest checkpoint-*) "
+        "and/or pretrain_log.jsonl (pretrain) against the step.",
+    )
+    curves.add_argument("run", metavar="RUN", help="a run folder (or one trainer_state.json / pretrain_log.jsonl)")
+    curves.add_argument("-o", "--output", required=True, help="the PNG to write")
+    curves.add_argument("--title", default=None)
+    curves.set_defaults(handler=_render_curves)
+
+    confusion = kinds.add_parser(
+        "confusion",
+        help="a confusion matrix from the metrics JSON of `cascadeformer evaluate`",
+        description="Plot the row-normalised confusion matrix stored in metrics_<split>.json by evaluate.",
+    )
+    confusion.add_argument("metrics", metavar="METRICS_JSON")
+    confusion.add_argument("-o", "--output", required=True, help="the PNG to write")
+    confusion.add_argument("--title", default=None)
+    confusion.set_defaults(handler=_render_confusion)
+
+
+def _add_info(commands: Any) -> None:
     info = commands.add_parser("info", help="show a checkpoint's or preset's config, parameter count and labels")
     info.add_argument("checkpoint", help="a checkpoint folder, a Hub id or a preset name such as penn_action-1.0")
     info.add_argument("--json", action="store_true", help="print JSON instead of a table")
     info.set_defaults(handler=_info)
-    return parser
+
+
+# ----------------------------------------------------------------------------------------------------------------
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    command = argv[0] if argv else None
     try:
-        args.handler(args)
-    except (UserError, ValueError, FileNotFoundError) as error:
-        print(f"cascadeformer {args.command}: error: {error}", file=sys.stderr)
-        return 2
-    return 0
+        if command in FORWARDED:
+            # Their own parsers read the rest of the line, --help included.
+            return _exit_status(command, lambda: FORWARDED[command](argv[1:]))
+        try:
+            args = build_parser().parse_args(argv)
+        except SystemExit as exit_:  # --help (0) or a usage error argparse has already reported (2)
+            return exit_.code if isinstance(exit_.code, int) else 2
+        return _exit_status(args.command, lambda: args.handler(args))
+    except UserError as error:
+        return _fail(command, str(error))
+    except BrokenPipeError:  # `cascadeformer ... | head`: stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+
+
+def _exit_status(command: str, run: Callable[[], Any]) -> int:
+    """Run a command; user mistakes become one line on stderr and exit status 2."""
+    if os.environ.get("CASCADEFORMER_DEBUG"):
+        status = run()
+        return status if isinstance(status, int) else 0
+    try:
+        status = run()
+    except BrokenPipeError:
+        raise
+    except (UserError, ValueError, OSError, ImportError) as error:
+        return _fail(command, _first_line(error))
+    except SystemExit as exit_:  # a forwarded script's argparse (already reported) or `SystemExit("error: ...")`
+        if isinstance(exit_.code, str):
+            return _fail(command, exit_.code.removeprefix("error: "))
+        return exit_.code or 0
+    return status if isinstance(status, int) else 0
+
+
+def _fail(command: str | None, message: str) -> int:
+    program = f"cascadeformer {command}" if command else "cascadeformer"
+    print(f"{program}: error: {message}", file=sys.stderr)
+    return 2
+
+
+def _first_line(error: BaseException) -> str:
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    return lines[0] if lines else type(error).__name__
+
+
+def _formats() -> str:
+    return ", ".join(f"{suffix} ({what})" for suffix, what in CLIP_FORMATS.items())
+
+
+def _quiet_transformers() -> None:
+    from transformers.utils import logging
+
+    logging.disable_progress_bar()
 
 
 if __name__ == "__main__":
