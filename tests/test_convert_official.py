@@ -188,3 +188,18 @@ def test_mismatching_state_dicts_are_refused_naming_the_key():
     }
     with pytest.raises(OfficialCheckpointError, match=r"missing key for 'fusion.norm1.bias'"):
         convert_to_model(missing, "penn", "1.0")
+
+
+def test_convert_official_command_line(tmp_path, capsys):
+    from hf_cascadeformer.cli import main
+
+    state_dicts, official_forward, _ = official_model("penn", "1.1")
+    for part, state in state_dicts.items():
+        torch.save(state, tmp_path / f"Penn_finetuned_{part}.pt")
+    args = ["convert-official", "--dataset", "penn", "--variant", "1.1", "--checkpoint-dir", str(tmp_path)]
+    assert main([*args, "--output-dir", str(tmp_path / "out"), "--cross-attention-heads", "4"]) == 0
+    model = CascadeFormerForSequenceClassification.from_pretrained(tmp_path / "out")
+    assert model.config.cross_attention_num_heads == 4 and model.config.frame_embedding == "conv"
+    (tmp_path / "Penn_finetuned_head.pt").unlink()
+    assert main([*args, "--output-dir", str(tmp_path / "again")]) == 2
+    assert "missing official checkpoint file" in capsys.readouterr().err

@@ -8,6 +8,7 @@ and pictures.
     cascadeformer prepare BENCHMARK --raw-dir DIR --output-dir OUT [...]   (dataset_scripts/BENCHMARK.py)
     cascadeformer pretrain|finetune|evaluate [...]                         (examples/*.py, source checkouts)
     cascadeformer info CHECKPOINT_OR_PRESET
+    cascadeformer convert-official --dataset penn --variant 1.0 --checkpoint-dir DIR --output-dir OUT
 
 Mistakes in the command line or its inputs (a missing file, an unknown format, a clip that does not fit the model)
 end with one line `cascadeformer <command>: error: ...` and exit status 2; set `CASCADEFORMER_DEBUG=1` to see the
@@ -314,8 +315,7 @@ def build_parser() -> argparse.ArgumentParser:
     for name, text in EXAMPLE_COMMANDS.items():
         commands.add_parser(name, add_help=False, help=text)
     _add_info(commands)
-    # `convert-official` (the authors' released checkpoints -> Hugging Face checkpoints) is registered here, as
-    # `_add_convert_official(commands)` next to the other `_add_*` builders.
+    _add_convert_official(commands)
     return parser
 
 
@@ -382,6 +382,41 @@ def _add_render(commands: Any) -> None:
     confusion.add_argument("-o", "--output", required=True, help="the PNG to write")
     confusion.add_argument("--title", default=None)
     confusion.set_defaults(handler=_render_confusion)
+
+
+def _convert_official(args: argparse.Namespace) -> None:
+    from .convert_official import convert_official
+
+    output = convert_official(
+        args.checkpoint_dir,
+        args.dataset,
+        args.variant,
+        args.output_dir,
+        cross_attention_heads=args.cross_attention_heads,
+    )
+    print(f"converted the official {args.dataset} {args.variant} checkpoint to {output}")
+
+
+def _add_convert_official(commands: Any) -> None:
+    convert = commands.add_parser(
+        "convert-official",
+        help="convert the authors' released checkpoints (five .pt state dicts) to a Hugging Face checkpoint",
+        description="Read {Penn,NUCLA,NTU}_finetuned_{T1,T2,cross_attn,head}.pt (torch.load with weights_only=True), "
+        "check every key and shape, and save_pretrained a classifier that reproduces the official computation "
+        "(post-LN, ReLU, unmasked padding).",
+    )
+    convert.add_argument("--dataset", required=True, choices=("penn", "nucla", "ntu"))
+    convert.add_argument("--variant", required=True, choices=("1.0", "1.1", "1.2"))
+    convert.add_argument("--checkpoint-dir", required=True, help="folder with the official .pt files")
+    convert.add_argument("--output-dir", required=True, help="where the converted checkpoint goes")
+    convert.add_argument(
+        "--cross-attention-heads",
+        type=int,
+        default=None,
+        help="override the cross-attention head count (the official Penn/N-UCLA inference scripts use 4) "
+        "[the training value, 8]",
+    )
+    convert.set_defaults(handler=_convert_official)
 
 
 def _add_info(commands: Any) -> None:
