@@ -40,3 +40,17 @@ def test_trainer_fine_tuning_runs_on_two_processes(tmp_path):
     evaluated = load_example("evaluate").main(["--model", str(output), "--no-plot"])
     assert evaluated["num_clips"] == 192
     assert evaluated["accuracy"] == pytest.approx(results["test_accuracy"])
+
+
+@pytest.mark.slow
+def test_pretraining_runs_on_two_processes_with_identical_weights(tmp_path):
+    output = tmp_path / "pretrain"
+    launch("pretrain.py", ["--output-dir", str(output), "--max-steps", "3", "--batch-size", "8", "--log-every", "1"])
+    summary = json.loads((output / "pretrain_summary.json").read_text())
+    assert summary["processes"] == 2 and summary["clips_per_step"] == 16
+    first, second = summary["parameter_checksums"]
+    assert first == second  # both ranks ran every step and ended with the same parameters
+    log = [json.loads(line) for line in (output / "pretrain_log.jsonl").read_text().splitlines()]
+    assert [record["step"] for record in log] == [1, 2, 3]
+    assert all("reconstruction" in record for record in log)
+    assert (output / "model.safetensors").is_file() and (output / "preprocessor_config.json").is_file()
