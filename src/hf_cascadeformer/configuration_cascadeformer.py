@@ -15,9 +15,11 @@ FRAME_EMBEDDINGS = ("linear", "conv", "spatial_attention")
 SPATIAL_ATTENTION_STYLES = ("project_back", "split")
 LAYER_NORM_POSITIONS = ("pre", "post")
 CLASSIFIER_HEADS = ("linear", "mlp")
-PRETRAINING_OBJECTIVES = ("masked_joint",)
+TOKEN_LAYOUTS = ("frame", "joint_segment")
+PRETRAINING_OBJECTIVES = ("masked_joint", "mamp", "gfp")
 MASK_UNITS = ("joint", "frame")
 DECODER_TYPES = ("linear",)
+GFP_TARGET_INPUTS = ("motion", "coordinates")
 
 # Every head of the family, so a checkpoint saved by any one of them loads with any Auto class as remote code.
 AUTO_MAP = {
@@ -30,11 +32,18 @@ AUTO_MAP = {
 
 class CascadeFormerConfig(PreTrainedConfig):
     r"""
-    Configuration of a CascadeFormer model: a stage-1 transformer over frame tokens (pretrained by masked joint
-    reconstruction), and for classification a stage-2 transformer stacked on it and fused back by cross-attention.
+    Configuration of a CascadeFormer model: a stage-1 transformer over skeleton tokens (pretrained by masked
+    skeleton modeling), and for classification a stage-2 transformer stacked on it and fused back by cross-attention.
+
+    Tokens are either frames (`token_layout="frame"`, CascadeFormer's layout) or joint segments
+    (`token_layout="joint_segment"`, the MAMP / GFP layout: one token per joint per `segment_length` frames, with
+    learned temporal and joint embeddings). The stage-1 encoder can be pretrained by the paper's masked joint
+    reconstruction (frame tokens) or, MAE-style on joint-segment tokens, by MAMP-style masked motion prediction or by
+    GFP (general feature prediction); every classifier head works on either layout.
 
     The defaults are the package's modern defaults (pre-LN, GELU, padding-aware attention); the named presets
-    (`CascadeFormerConfig.from_preset("penn_action-1.0")`) reproduce the sizes and heads of the paper's checkpoints.
+    (`CascadeFormerConfig.from_preset("penn_action-1.0")`, `"ntu60-xsub-gfp"`) reproduce the sizes and heads of the
+    papers' models.
 
     Args:
         num_joints (`int`, *optional*, defaults to 25):
@@ -45,7 +54,17 @@ class CascadeFormerConfig(PreTrainedConfig):
             Maximum number of persons per clip. Persons are folded into the batch, encoded separately and averaged
             (over the persons actually present) before the classifier.
         max_frames (`int`, *optional*, defaults to 64):
-            Length of the learned temporal position table; the longest clip the model accepts.
+            Length of the learned temporal position table; the longest clip the model accepts. With joint-segment
+            tokens the table holds `ceil(max_frames / segment_length)` segments.
+        token_layout (`str`, *optional*, defaults to `"frame"`):
+            `"frame"`: one token per frame (CascadeFormer; embedded by `frame_embedding`). `"joint_segment"`: one
+            token per joint per temporal segment of `segment_length` frames (MAMP / GFP: Linear(segment_length x C
+            -> d) on each joint's segment, plus a learned temporal embedding per segment and a learned joint
+            embedding), so 120 frames x 25 joints give 750 tokens, ordered segment-major (`segment * J + joint`).
+            Clips whose length is not a multiple of `segment_length` are padded to one; a segment is valid when any
+            of its frames is.
+        segment_length (`int`, *optional*, defaults to 4):
+            Frames per joint-segment token.
         frame_embedding (`str`, *optional*, defaults to `"linear"`):
             How a frame becomes a token: `"linear"` (CascadeFormer 1.0, one linear layer on the flattened frame),
             `"conv"` (1.1, two 1D convolutions along the joint axis, then the linear layer) or `"spatial_attention"`
@@ -105,10 +124,57 @@ class CascadeFormerConfig(PreTrainedConfig):
         freeze_encoder (`bool`, *optional*, defaults to `False`):
             Keep stage 1 frozen while fine-tuning (the paper's ablation; also the linear-probe setting).
         pretraining_objective (`str`, *optional*, defaults to `"masked_joint"`):
-            Objective of `CascadeFormerForMaskedSkeletonModeling`. `"masked_joint"` is the paper's: zero a random
-            share of (frame, joint) slots and reconstruct their coordinates.
+            Objective of `CascadeFormerForMaskedSkeletonModeling`. `"masked_joint"` (frame tokens) is the paper's:
+            zero a random share of (frame, joint) slots and reconstruct their coordinates. `"mamp"` and `"gfp"`
+            (joint-segment tokens) are MAE-style: the encoder runs on the visible tokens only. `"mamp"` (MAMP-style
+            standard masked skeleton modeling) decodes visible plus mask tokens and predicts each masked token's
+            per-patch normalised frame motion. `"gfp"` (general feature prediction) pools the decoder sequence to a
+            few temporal levels, decodes each with a small transformer and predicts the features of a jointly
+            trained target generation network, regularised by variance and covariance terms.
         mask_ratio (`float`, *optional*, defaults to 0.3):
-            Share of (frame, joint) slots masked per clip.
+            Share of (frame, joint) slots (`masked_joint`) or of valid tokens (`mamp`, `gfp`; 0.9 in MAMP and GFP)
+            masked per person: exactly `round(mask_ratio x count)`.
+        motion_aware_tau (`float`, *optional*, defaults to 0.8):
+            Temperature of MAMP's motion-aware masking (`mamp`, `gfp`): token motion (mean absolute difference to
+            the previous segment of the same joint) divided by `max x tau` is a softmax logit, and the Gumbel-
+            perturbed ranking masks high-motion tokens more often. 0 masks uniformly at random.
+        decoder_hidden_size (`int`, *optional*, defaults to 256):
+            Width of the `mamp` / `gfp` decoders.
+        decoder_num_hidden_layers (`int`, *optional*, defaults to 3):
+            Layers of the `mamp` decoder over all tokens (3 for NTU-60, 5 for NTU-120 and PKU in MAMP).
+        decoder_num_attention_heads (`int`, *optional*):
+            Heads of the `mamp` / `gfp` decoder layers. Defaults to `num_attention_heads`.
+        decoder_intermediate_size (`int`, *optional*):
+            Feed-forward width of the decoder layers. Defaults to 4 x `decoder_hidden_size`.
+        gfp_pool_kernels (`list[int]`, *optional*, defaults to `[5, 10, 30]`):
+            GFP's local levels: temporal average-pooling windows, in segments (30 segments -> 6, 3 and 1 temporal
+            tokens per joint). A window at the end of a shorter clip averages the segments it has.
+        gfp_global_token (`bool`, *optional*, defaults to `True`):
+            Add GFP's global level: one token averaging every valid token of the sequence.
+        gfp_decoder_num_hidden_layers (`int`, *optional*, defaults to 2):
+            Layers of each level's decoder transformer (unverified in the paper; chosen by experiment, see
+            `docs/masked_skeleton_modeling.md`).
+        gfp_target_size (`int`, *optional*, defaults to 256):
+            Width of the predicted features (unverified in the paper; chosen by experiment).
+        gfp_target_hidden_size (`int`, *optional*, defaults to 512):
+            Hidden width of the 3-layer target generation MLP of each local level.
+        gfp_global_target_hidden_size (`int`, *optional*, defaults to 2048):
+            Hidden width of the global level's target generation MLP.
+        gfp_target_input (`str`, *optional*, defaults to `"motion"`):
+            What the target generation networks see, pooled to each level: `"motion"` (segment motion
+            `patch[s + 1] - patch[s]`, the paper's best) or `"coordinates"` (the joint coordinates themselves, the
+            paper's ablation).
+        gfp_stop_gradient (`bool`, *optional*, defaults to `True`):
+            Stop the prediction loss's gradient at the targets, so the target networks learn only from the
+            variance and covariance terms (unverified in the paper; chosen by experiment).
+        gfp_prediction_weight (`float`, *optional*, defaults to 5.0):
+            lambda: weight of the prediction MSE (summed over levels).
+        gfp_covariance_weight (`float`, *optional*, defaults to 5.0):
+            alpha: weight of each level's covariance penalty (sum of squared off-diagonal covariances / width).
+        gfp_variance_weight (`float`, *optional*, defaults to 1.0):
+            beta: weight of each level's variance hinge, mean over dimensions of `max(0, gamma - std)`.
+        gfp_variance_target (`float`, *optional*, defaults to 1.0):
+            gamma: the standard deviation the variance hinge asks of every target dimension.
         mask_unit (`str`, *optional*, defaults to `"joint"`):
             `"joint"` masks (frame, joint) slots (the paper's choice); `"frame"` masks whole frames (its ablation).
         decoder_type (`str`, *optional*, defaults to `"linear"`):
@@ -125,6 +191,8 @@ class CascadeFormerConfig(PreTrainedConfig):
         num_channels: int = 3,
         num_persons: int = 1,
         max_frames: int = 64,
+        token_layout: str = "frame",
+        segment_length: int = 4,
         frame_embedding: str = "linear",
         spatial_attention_style: str = "project_back",
         spatial_num_attention_heads: int | None = None,
@@ -153,14 +221,33 @@ class CascadeFormerConfig(PreTrainedConfig):
         mask_ratio: float = 0.3,
         mask_unit: str = "joint",
         decoder_type: str = "linear",
+        motion_aware_tau: float = 0.8,
+        decoder_hidden_size: int = 256,
+        decoder_num_hidden_layers: int = 3,
+        decoder_num_attention_heads: int | None = None,
+        decoder_intermediate_size: int | None = None,
+        gfp_pool_kernels: list[int] | tuple[int, ...] = (5, 10, 30),
+        gfp_global_token: bool = True,
+        gfp_decoder_num_hidden_layers: int = 2,
+        gfp_target_size: int = 256,
+        gfp_target_hidden_size: int = 512,
+        gfp_global_target_hidden_size: int = 2048,
+        gfp_target_input: str = "motion",
+        gfp_stop_gradient: bool = True,
+        gfp_prediction_weight: float = 5.0,
+        gfp_covariance_weight: float = 5.0,
+        gfp_variance_weight: float = 1.0,
+        gfp_variance_target: float = 1.0,
         **kwargs: Any,
     ):
+        _check_choice("token_layout", token_layout, TOKEN_LAYOUTS)
         _check_choice("frame_embedding", frame_embedding, FRAME_EMBEDDINGS)
         _check_choice("spatial_attention_style", spatial_attention_style, SPATIAL_ATTENTION_STYLES)
         _check_choice("layer_norm_position", layer_norm_position, LAYER_NORM_POSITIONS)
         _check_choice("classifier_head", classifier_head, CLASSIFIER_HEADS)
         _check_choice("pretraining_objective", pretraining_objective, PRETRAINING_OBJECTIVES)
         _check_choice("mask_unit", mask_unit, MASK_UNITS)
+        _check_choice("gfp_target_input", gfp_target_input, GFP_TARGET_INPUTS)
         _check_choice("decoder_type", decoder_type, DECODER_TYPES)
         if hidden_size % num_attention_heads:
             raise ValueError(
@@ -178,11 +265,28 @@ class CascadeFormerConfig(PreTrainedConfig):
                 raise ValueError(f"{name} must be positive, got {value}")
         if num_persons < 1 or max_frames < 1:
             raise ValueError(f"num_persons and max_frames must be positive, got {num_persons}, {max_frames}")
+        if segment_length < 1:
+            raise ValueError(f"segment_length must be positive, got {segment_length}")
+        if motion_aware_tau < 0:
+            raise ValueError(f"motion_aware_tau must be non-negative, got {motion_aware_tau}")
+        decoder_heads = decoder_num_attention_heads or num_attention_heads
+        if decoder_hidden_size % decoder_heads:
+            raise ValueError(
+                f"decoder_hidden_size ({decoder_hidden_size}) must be divisible by the decoder heads ({decoder_heads})"
+            )
+        gfp_pool_kernels = [int(k) for k in gfp_pool_kernels]
+        if any(k < 1 for k in gfp_pool_kernels) or not (gfp_pool_kernels or gfp_global_token):
+            raise ValueError(
+                f"gfp_pool_kernels must be positive and GFP needs at least one level, got {gfp_pool_kernels} "
+                f"with gfp_global_token={gfp_global_token}"
+            )
 
         self.num_joints = num_joints
         self.num_channels = num_channels
         self.num_persons = num_persons
         self.max_frames = max_frames
+        self.token_layout = token_layout
+        self.segment_length = segment_length
         self.frame_embedding = frame_embedding
         self.spatial_attention_style = spatial_attention_style
         self.spatial_num_attention_heads = spatial_num_attention_heads
@@ -211,6 +315,23 @@ class CascadeFormerConfig(PreTrainedConfig):
         self.mask_ratio = mask_ratio
         self.mask_unit = mask_unit
         self.decoder_type = decoder_type
+        self.motion_aware_tau = motion_aware_tau
+        self.decoder_hidden_size = decoder_hidden_size
+        self.decoder_num_hidden_layers = decoder_num_hidden_layers
+        self.decoder_num_attention_heads = decoder_num_attention_heads
+        self.decoder_intermediate_size = decoder_intermediate_size
+        self.gfp_pool_kernels = gfp_pool_kernels
+        self.gfp_global_token = gfp_global_token
+        self.gfp_decoder_num_hidden_layers = gfp_decoder_num_hidden_layers
+        self.gfp_target_size = gfp_target_size
+        self.gfp_target_hidden_size = gfp_target_hidden_size
+        self.gfp_global_target_hidden_size = gfp_global_target_hidden_size
+        self.gfp_target_input = gfp_target_input
+        self.gfp_stop_gradient = gfp_stop_gradient
+        self.gfp_prediction_weight = gfp_prediction_weight
+        self.gfp_covariance_weight = gfp_covariance_weight
+        self.gfp_variance_weight = gfp_variance_weight
+        self.gfp_variance_target = gfp_variance_target
         kwargs.setdefault("auto_map", copy.deepcopy(AUTO_MAP))
         super().__init__(**kwargs)
 
@@ -219,10 +340,22 @@ class CascadeFormerConfig(PreTrainedConfig):
         """Values per frame and person: joints x channels."""
         return self.num_joints * self.num_channels
 
+    @property
+    def patch_size(self) -> int:
+        """Values per joint-segment token: segment_length x channels."""
+        return self.segment_length * self.num_channels
+
+    @property
+    def max_segments(self) -> int:
+        """Length of the joint-segment temporal table: ceil(max_frames / segment_length)."""
+        return -(-self.max_frames // self.segment_length)
+
     @classmethod
     def from_preset(cls, name: str, **overrides: Any) -> CascadeFormerConfig:
-        """A named configuration of the paper, `<benchmark>-<variant>`, e.g. `"penn_action-1.0"`, `"nucla-1.1"`,
-        `"ntu60-xsub-1.0"`, `"ntu60-xview-1.2"`. Keyword arguments override preset fields."""
+        """A named configuration, `<benchmark>-<variant>`: CascadeFormer's (`"penn_action-1.0"`, `"nucla-1.1"`,
+        `"ntu60-xsub-1.0"`, `"ntu60-xview-1.2"`, ...) or the MAMP / GFP joint-segment encoder with its pretraining
+        objective (`"ntu60-xsub-gfp"`, `"ntu60-xsub-mamp"`, `"ntu120-xset-gfp"`, ...). Keyword arguments override
+        preset fields."""
         if name not in PRESETS:
             raise ValueError(f"unknown preset {name!r}; available: {', '.join(sorted(PRESETS))}")
         return cls(**{**PRESETS[name], **overrides})
@@ -343,3 +476,39 @@ for _variant in _VARIANT_EMBEDDING:
     PRESETS[f"nucla-{_variant}"] = _nucla(_variant)
     PRESETS[f"ntu60-xsub-{_variant}"] = _ntu("xsub", _variant)
     PRESETS[f"ntu60-xview-{_variant}"] = _ntu("xview", _variant)
+
+
+def _masked_skeleton_modeling(benchmark: str, objective: str) -> dict[str, Any]:
+    """The MAMP / GFP encoder (REFERENCE section 3): 120 frames, segments of 4 frames x 25 joints = 750 tokens,
+    width 256, 8 pre-LN layers, 8 heads, MLP 1024, no dropout while pretraining, both persons folded into the batch.
+    MAMP's decoder has 3 layers on NTU-60 and 5 on NTU-120; its masking temperature is 0.80 on NTU-60, 0.75 on
+    NTU-120. The cascading classifier on top is this package's addition (neither paper has it)."""
+    ntu120 = benchmark.startswith("ntu120")
+    return {
+        **_labels(120 if ntu120 else 60),
+        "num_joints": 25,
+        "num_channels": 3,
+        "num_persons": 2,
+        "max_frames": 120,
+        "token_layout": "joint_segment",
+        "segment_length": 4,
+        "hidden_size": 256,
+        "num_hidden_layers": 8,
+        "num_attention_heads": 8,
+        "intermediate_size": 1024,
+        "hidden_act": "gelu",
+        "hidden_dropout_prob": 0.0,
+        "attention_probs_dropout_prob": 0.0,
+        "layer_norm_position": "pre",
+        "label_smoothing": 0.1,
+        "pretraining_objective": objective,
+        "mask_ratio": 0.9,
+        "motion_aware_tau": 0.75 if ntu120 else 0.8,
+        "decoder_hidden_size": 256,
+        "decoder_num_hidden_layers": 5 if ntu120 else 3,
+    }
+
+
+for _benchmark in ("ntu60-xsub", "ntu60-xview", "ntu120-xsub", "ntu120-xset"):
+    for _objective in ("mamp", "gfp"):
+        PRESETS[f"{_benchmark}-{_objective}"] = _masked_skeleton_modeling(_benchmark, _objective)

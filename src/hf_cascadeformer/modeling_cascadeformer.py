@@ -1,8 +1,13 @@
-"""PyTorch CascadeFormer: cascading transformers for skeleton-based action recognition.
+"""PyTorch CascadeFormer: cascading transformers for skeleton-based action recognition, with masked skeleton modeling.
 
 Paper: Peng & Yilmaz, "CascadeFormer: A Family of Two-stage Cascading Transformers for Skeleton-based Human Action
-Recognition" (arXiv 2509.00692). Stage 1 encodes one token per frame and is pretrained by masked joint
-reconstruction; stage 2 is a second transformer stacked on it for fine-tuning, fused back by cross-attention.
+Recognition" (arXiv 2509.00692). Stage 1 encodes skeleton tokens and is pretrained by masked skeleton modeling;
+stage 2 is a second transformer stacked on it for fine-tuning, fused back by cross-attention.
+
+Tokens are frames (CascadeFormer) or joint segments (MAMP / GFP: one token per joint per few frames). On
+joint-segment tokens the encoder can be pretrained MAE-style (it sees only the visible tokens) by MAMP-style masked
+motion prediction (Mao et al., ICCV 2023) or by GFP, general feature prediction (Sun et al., ICCV 2025, arXiv
+2509.03609): a light multi-level decoder predicts features made by jointly trained target generation networks.
 
 This file travels with saved checkpoints as remote code: it imports only `torch`, `transformers` and its sibling
 configuration file (relative import).
@@ -36,21 +41,26 @@ class CascadeFormerModelOutput(ModelOutput):
     """Output of the stage-1 encoder.
 
     Args:
-        last_hidden_state (`torch.FloatTensor` of shape `(batch, [persons,] frames, hidden)`):
-            Frame tokens after the last layer; the persons axis is there when the input had one. Absent persons
-            (all-zero skeletons) are not encoded and their states are zeros.
+        last_hidden_state (`torch.FloatTensor` of shape `(batch, [persons,] tokens, hidden)`):
+            Tokens after the last layer: one per frame, or with joint-segment tokens one per (segment, joint),
+            segment-major. The persons axis is there when the input had one. Absent persons (all-zero skeletons)
+            are not encoded and their states are zeros.
         person_mask (`torch.BoolTensor` of shape `(batch, persons)`):
             Which persons were present and encoded.
         hidden_states (`tuple(torch.FloatTensor)`, *optional*):
-            Embedding output and the output of every layer, each `(present persons, frames, hidden)`.
+            Embedding output and the output of every layer, each `(present persons, tokens, hidden)`.
         attentions (`tuple(torch.FloatTensor)`, *optional*):
-            Attention probabilities of every layer, each `(present persons, heads, frames, frames)`.
+            Attention probabilities of every layer, each `(present persons, heads, tokens, tokens)`.
+        pooler_output (`torch.FloatTensor` of shape `(batch, hidden)`):
+            The clip feature: tokens averaged over valid tokens (time and joints) and present persons, as a linear
+            probe uses it.
     """
 
     last_hidden_state: torch.FloatTensor | None = None
     person_mask: torch.BoolTensor | None = None
     hidden_states: tuple[torch.FloatTensor, ...] | None = None
     attentions: tuple[torch.FloatTensor, ...] | None = None
+    pooler_output: torch.FloatTensor | None = None
 
 
 @dataclass
@@ -61,11 +71,20 @@ class CascadeFormerMaskedSkeletonModelingOutput(ModelOutput):
         loss (`torch.FloatTensor` of shape `()`):
             The objective's total loss.
         reconstruction (`torch.FloatTensor`, same shape as the input skeletons):
-            Decoded coordinates for every (frame, joint) slot.
-        mask (`torch.BoolTensor` of shape `(batch, [persons,] frames, joints)`):
-            True where a slot was masked (and counted in the loss).
+            `masked_joint` only: decoded coordinates for every (frame, joint) slot.
+        mask (`torch.BoolTensor` of shape `(batch, [persons,] frames, joints)` or `(batch, [persons,] segments,
+        joints)`):
+            True where a (frame, joint) slot (`masked_joint`) or a joint-segment token (`mamp`, `gfp`) was masked.
         losses (`dict[str, torch.FloatTensor]`):
-            Every loss term by name, for logging.
+            Every loss term by name (detached), for logging: `reconstruction` (`masked_joint`); `prediction`
+            (`mamp`); `prediction`, `covariance`, `variance` and the same per level, e.g. `prediction/pool5`,
+            `variance/global` (`gfp`, where loss = lambda x prediction + alpha x covariance + beta x variance).
+        predictions (`tuple(torch.FloatTensor)`, *optional*):
+            `mamp`: one `(present persons, tokens, segment_length x channels)` tensor of predicted normalised
+            motion. `gfp`: per level, the decoder's predictions at the valid level tokens, `(tokens, target size)`.
+        targets (`tuple(torch.FloatTensor)`, *optional*):
+            What `predictions` are scored against, same shapes: normalised motion patches (`mamp`) or the target
+            generation networks' outputs (`gfp`, detached).
     """
 
     loss: torch.FloatTensor | None = None
@@ -74,6 +93,8 @@ class CascadeFormerMaskedSkeletonModelingOutput(ModelOutput):
     losses: dict[str, torch.FloatTensor] | None = None
     hidden_states: tuple[torch.FloatTensor, ...] | None = None
     attentions: tuple[torch.FloatTensor, ...] | None = None
+    predictions: tuple[torch.FloatTensor, ...] | None = None
+    targets: tuple[torch.FloatTensor, ...] | None = None
 
 
 @dataclass
@@ -86,7 +107,7 @@ class CascadeFormerSequenceClassifierOutput(ModelOutput):
         logits (`torch.FloatTensor` of shape `(batch, num_labels)`):
             Action scores before softmax.
         pooled_output (`torch.FloatTensor` of shape `(batch, hidden)`):
-            The clip feature fed to the head: fused tokens averaged over valid frames and present persons.
+            The clip feature fed to the head: fused tokens averaged over valid tokens and present persons.
     """
 
     loss: torch.FloatTensor | None = None
@@ -197,12 +218,70 @@ def fold_persons(
     return FoldedSkeletons(folded_frames, frame_mask, person_mask, has_person_axis)
 
 
-def masked_mean(hidden_states: torch.Tensor, frame_mask: torch.Tensor | None) -> torch.Tensor:
-    """Average `(N, T, D)` over the valid frames of each row."""
-    if frame_mask is None:
+def masked_mean(hidden_states: torch.Tensor, token_mask: torch.Tensor | None) -> torch.Tensor:
+    """Average `(N, L, D)` over the valid tokens of each row."""
+    if token_mask is None:
         return hidden_states.mean(1)
-    weights = frame_mask.to(hidden_states.dtype).unsqueeze(-1)
+    weights = token_mask.to(hidden_states.dtype).unsqueeze(-1)
     return (hidden_states * weights).sum(1) / weights.sum(1)
+
+
+def patchify(frames: torch.Tensor, segment_length: int) -> torch.Tensor:
+    """Cut `(N, T, J, C)` into joint segments `(N, S, J, segment_length * C)`, `S = ceil(T / segment_length)`.
+
+    A clip whose length is not a multiple of `segment_length` is padded with zero frames. Inside a token the values
+    are time-major (`frame * C + channel`), the layout of MAMP's Conv2d patch embedding with kernel `(l, 1)`.
+    """
+    rows, length, joints, channels = frames.shape
+    remainder = -length % segment_length
+    if remainder:
+        frames = F.pad(frames, (0, 0, 0, 0, 0, remainder))
+    segments = frames.shape[1] // segment_length
+    patches = frames.view(rows, segments, segment_length, joints, channels).transpose(2, 3)
+    return patches.reshape(rows, segments, joints, segment_length * channels)
+
+
+def segment_mask(frame_mask: torch.Tensor | None, segment_length: int) -> torch.Tensor | None:
+    """`(N, T)` frame mask -> `(N, S)` segment mask: a segment is valid when any of its frames is. None when every
+    segment is valid."""
+    if frame_mask is None:
+        return None
+    remainder = -frame_mask.shape[1] % segment_length
+    padded = F.pad(frame_mask, (0, remainder)) if remainder else frame_mask
+    segments = padded.view(padded.shape[0], -1, segment_length).any(-1)
+    if not torch.compiler.is_compiling() and bool(segments.all()):
+        return None
+    return segments
+
+
+def frame_motion(frames: torch.Tensor, frame_mask: torch.Tensor | None) -> torch.Tensor:
+    """MAMP's motion: `x[t + 1] - x[t]`, zero at the last frame and wherever either frame is padding."""
+    motion = F.pad(frames[:, 1:] - frames[:, :-1], (0, 0, 0, 0, 0, 1))
+    if frame_mask is not None:
+        both_valid = F.pad(frame_mask[:, 1:] & frame_mask[:, :-1], (0, 1))
+        motion = motion * both_valid[:, :, None, None].to(motion.dtype)
+    return motion
+
+
+def pool_segments(
+    tokens: torch.Tensor, kernel: int, segments: torch.Tensor | None
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Average `(N, S, J, D)` over windows of `kernel` segments -> `(N, ceil(S / kernel), J, D)`, counting valid
+    segments only (a window at the end of the clip averages the segments it has). Also returns which windows hold
+    a valid segment, `(N, windows)`, or None when all do."""
+    rows, length, joints, width = tokens.shape
+    windows = -(-length // kernel)
+    remainder = windows * kernel - length
+    if segments is None and not remainder:
+        return tokens.view(rows, windows, kernel, joints, width).mean(2), None
+    weights = tokens.new_ones(rows, length) if segments is None else segments.to(tokens.dtype)
+    weighted = F.pad(tokens * weights[:, :, None, None], (0, 0, 0, 0, 0, remainder))
+    counts = F.pad(weights, (0, remainder)).view(rows, windows, kernel).sum(2)
+    pooled = weighted.view(rows, windows, kernel, joints, width).sum(2) / counts.clamp_min(1.0)[:, :, None, None]
+    valid = counts > 0
+    if not torch.compiler.is_compiling() and bool(valid.all()):
+        valid = None
+    return pooled, valid
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -337,32 +416,46 @@ class CascadeFormerLayer(GradientCheckpointingLayer):
 
 @dataclass
 class EncoderOutput(ModelOutput):
-    """Internal output of a layer stack; `attention_mask` is the 4D mask it used, for reuse by later stages."""
+    """Internal output of a layer stack; `attention_mask` is the 4D mask it used, for reuse by later stages, and
+    `token_mask` the `(N, L)` mask of valid tokens (None when all are valid)."""
 
     last_hidden_state: torch.Tensor | None = None
     attention_mask: torch.Tensor | None = None
     hidden_states: tuple[torch.Tensor, ...] | None = None
     attentions: tuple[torch.Tensor, ...] | None = None
+    token_mask: torch.Tensor | None = None
 
 
 class CascadeFormerEncoder(nn.Module):
-    """A stack of layers; pre-LN stacks end in a LayerNorm, post-LN stacks (like PyTorch's) do not."""
+    """A stack of layers; pre-LN stacks end in a LayerNorm, post-LN stacks (like PyTorch's) do not.
 
-    def __init__(self, config: CascadeFormerConfig, num_layers: int, hidden_dropout: float):
+    Sizes default to the encoder's (`hidden_size`, `num_attention_heads`, `intermediate_size`); the pretraining
+    decoders pass their own."""
+
+    def __init__(
+        self,
+        config: CascadeFormerConfig,
+        num_layers: int,
+        hidden_dropout: float,
+        hidden_size: int | None = None,
+        num_heads: int | None = None,
+        intermediate_size: int | None = None,
+    ):
         super().__init__()
+        width = hidden_size or config.hidden_size
         self.layers = nn.ModuleList(
             CascadeFormerLayer(
                 config,
-                config.hidden_size,
-                config.num_attention_heads,
-                config.intermediate_size,
+                width,
+                num_heads or config.num_attention_heads,
+                intermediate_size or config.intermediate_size,
                 hidden_dropout,
                 config.attention_probs_dropout_prob,
             )
             for _ in range(num_layers)
         )
         pre_norm = config.layer_norm_position == "pre"
-        self.norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps) if pre_norm else nn.Identity()
+        self.norm = nn.LayerNorm(width, eps=config.layer_norm_eps) if pre_norm else nn.Identity()
 
     def forward(
         self,
@@ -438,6 +531,49 @@ class CascadeFormerFrameEmbedding(nn.Module):
         return tokens + self.position_embeddings[:, :length]
 
 
+class CascadeFormerTokenPositions(nn.Module):
+    """Learned temporal (one per segment) and joint embeddings, added to joint-segment tokens `(N, S, J, D)`."""
+
+    def __init__(self, max_segments: int, num_joints: int, width: int):
+        super().__init__()
+        self.temporal_embeddings = nn.Parameter(torch.zeros(1, max_segments, 1, width))
+        self.joint_embeddings = nn.Parameter(torch.zeros(1, 1, num_joints, width))
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        return tokens + self.temporal_embeddings[:, : tokens.shape[1]] + self.joint_embeddings
+
+
+class CascadeFormerJointSegmentEmbedding(nn.Module):
+    """MAMP / GFP tokenisation: each joint's segment of `segment_length` frames becomes one token through
+    Linear(segment_length x C -> d) (MAMP's Conv2d with kernel = stride = (l, 1)), plus learned temporal and joint
+    embeddings. Tokens come out flat, segment-major: `(N, S * J, d)`."""
+
+    def __init__(self, config: CascadeFormerConfig):
+        super().__init__()
+        self.segment_length = config.segment_length
+        self.patch_embedding = nn.Linear(config.patch_size, config.hidden_size)
+        self.positions = CascadeFormerTokenPositions(config.max_segments, config.num_joints, config.hidden_size)
+
+    def embed_patches(self, patches: torch.Tensor) -> torch.Tensor:
+        """`(N, S, J, segment_length x C)` patches -> `(N, S * J, d)` tokens."""
+        return self.positions(self.patch_embedding(patches)).flatten(1, 2)
+
+    def forward(self, frames: torch.Tensor) -> torch.Tensor:
+        return self.embed_patches(patchify(frames, self.segment_length))
+
+
+@dataclass
+class EmbeddedSkeletons:
+    """Tokens of folded persons: `tokens` `(N, L, d)` and `token_mask` `(N, L)` (None when all are valid); for
+    joint-segment tokens also the `patches` `(N, S, J, segment_length x C)` they were made from (padding frames
+    zeroed) and the `segment_mask` `(N, S)`."""
+
+    tokens: torch.Tensor
+    token_mask: torch.Tensor | None
+    patches: torch.Tensor | None = None
+    segment_mask: torch.Tensor | None = None
+
+
 class CascadeFormerCrossAttentionFusion(nn.Module):
     """Fuses stage 1 (query) with stage 2 (keys and values): LayerNorm(x1 + Dropout(CrossAttention(x1, x2))),
     optionally followed by the NTU code's feed-forward block with its own residual and LayerNorm."""
@@ -498,7 +634,7 @@ class CascadeFormerPreTrainedModel(PreTrainedModel):
     base_model_prefix = "cascadeformer"
     main_input_name = "skeletons"
     supports_gradient_checkpointing = True
-    _no_split_modules = ["CascadeFormerLayer", "CascadeFormerFrameEmbedding"]
+    _no_split_modules = ["CascadeFormerLayer", "CascadeFormerFrameEmbedding", "CascadeFormerJointSegmentEmbedding"]
     _supports_sdpa = True
     _supports_attention_backend = True
 
@@ -512,30 +648,78 @@ class CascadeFormerPreTrainedModel(PreTrainedModel):
         elif isinstance(module, nn.LayerNorm):
             init.ones_(module.weight)
             init.zeros_(module.bias)
+        elif isinstance(module, nn.BatchNorm1d):
+            if module.affine:
+                init.ones_(module.weight)
+                init.zeros_(module.bias)
+            if module.track_running_stats:
+                init.zeros_(module.running_mean)
+                init.ones_(module.running_var)
+                init.zeros_(module.num_batches_tracked)
         elif isinstance(module, CascadeFormerFrameEmbedding):
             init.trunc_normal_(module.position_embeddings, std=std)
+        elif isinstance(module, CascadeFormerTokenPositions):
+            init.trunc_normal_(module.temporal_embeddings, std=std)
+            init.trunc_normal_(module.joint_embeddings, std=std)
+        elif isinstance(module, MaskedTokenModeling):
+            init.trunc_normal_(module.mask_token, std=std)
 
-    def _attention_mask(self, hidden_states: torch.Tensor, frame_mask: torch.Tensor | None) -> torch.Tensor | None:
-        """The 4D mask the attention implementation wants, or None when nothing is masked."""
-        if frame_mask is None or not self.config.mask_padding_frames:
+    def _attention_mask(
+        self, hidden_states: torch.Tensor, token_mask: torch.Tensor | None, always: bool = False
+    ) -> torch.Tensor | None:
+        """The 4D mask the attention implementation wants, or None when nothing is masked. Padding is masked when
+        `config.mask_padding_frames` is set, or `always` (MAE-style pretraining must never attend to hidden
+        tokens)."""
+        if token_mask is None or not (always or self.config.mask_padding_frames):
             return None
-        return create_bidirectional_mask(config=self.config, inputs_embeds=hidden_states, attention_mask=frame_mask)
+        return create_bidirectional_mask(config=self.config, inputs_embeds=hidden_states, attention_mask=token_mask)
 
-    def _pooling_mask(self, frame_mask: torch.Tensor | None) -> torch.Tensor | None:
-        return frame_mask if self.config.mask_padding_frames else None
+    def _pooling_mask(self, token_mask: torch.Tensor | None) -> torch.Tensor | None:
+        return token_mask if self.config.mask_padding_frames else None
 
 
 class CascadeFormerModel(CascadeFormerPreTrainedModel):
-    """The stage-1 encoder: frame embedding and a transformer over frame tokens."""
+    """The stage-1 encoder: a token embedding (frames or joint segments) and a transformer over the tokens."""
 
     # Loading the encoder alone from a classifier or pretraining checkpoint leaves their heads behind on purpose.
     _keys_to_ignore_on_load_unexpected = [r"^cascade_encoder\.", r"^fusion\.", r"^classifier\.", r"^objective\."]
 
     def __init__(self, config: CascadeFormerConfig):
         super().__init__(config)
-        self.embeddings = CascadeFormerFrameEmbedding(config)
+        if config.token_layout == "joint_segment":
+            self.embeddings = CascadeFormerJointSegmentEmbedding(config)
+        else:
+            self.embeddings = CascadeFormerFrameEmbedding(config)
         self.encoder = CascadeFormerEncoder(config, config.num_hidden_layers, config.hidden_dropout_prob)
         self.post_init()
+
+    def embed(self, frames: torch.Tensor, frame_mask: torch.Tensor | None) -> EmbeddedSkeletons:
+        """Tokens of already folded persons `(N, T, J, C)` with their frame mask `(N, T)`."""
+        if self.config.token_layout == "frame":
+            return EmbeddedSkeletons(self.embeddings(frames), frame_mask)
+        if frame_mask is not None:
+            # Padding frames inside a partly valid segment must not reach its token: zero them.
+            frames = frames * frame_mask[:, :, None, None].to(frames.dtype)
+        patches = patchify(frames, self.config.segment_length)
+        segments = segment_mask(frame_mask, self.config.segment_length)
+        tokens = self.embeddings.embed_patches(patches)
+        token_mask = None if segments is None else segments.repeat_interleave(self.config.num_joints, dim=1)
+        return EmbeddedSkeletons(tokens, token_mask, patches, segments)
+
+    def encode_tokens(
+        self,
+        tokens: torch.Tensor,
+        token_mask: torch.Tensor | None,
+        output_attentions: bool = False,
+        output_hidden_states: bool = False,
+        always_mask: bool = False,
+    ) -> EncoderOutput:
+        """Run the transformer on embedded tokens `(N, L, d)`; `token_mask` `(N, L)` marks the valid ones."""
+        attention_mask = self._attention_mask(tokens, token_mask, always=always_mask)
+        encoded = self.encoder(tokens, attention_mask, output_attentions, output_hidden_states)
+        encoded.attention_mask = attention_mask
+        encoded.token_mask = token_mask
+        return encoded
 
     def encode(
         self,
@@ -545,11 +729,8 @@ class CascadeFormerModel(CascadeFormerPreTrainedModel):
         output_hidden_states: bool = False,
     ) -> EncoderOutput:
         """Encode already folded persons `(N, T, J, C)` with their frame mask `(N, T)`."""
-        hidden_states = self.embeddings(frames)
-        attention_mask = self._attention_mask(hidden_states, frame_mask)
-        encoded = self.encoder(hidden_states, attention_mask, output_attentions, output_hidden_states)
-        encoded.attention_mask = attention_mask
-        return encoded
+        embedded = self.embed(frames, frame_mask)
+        return self.encode_tokens(embedded.tokens, embedded.token_mask, output_attentions, output_hidden_states)
 
     def forward(
         self,
@@ -572,11 +753,13 @@ class CascadeFormerModel(CascadeFormerPreTrainedModel):
         )
         folded = fold_persons(self.config, skeletons, attention_mask)
         encoded = self.encode(folded.frames, folded.frame_mask, output_attentions, output_hidden_states)
+        pooled = masked_mean(encoded.last_hidden_state, self._pooling_mask(encoded.token_mask))
         output = CascadeFormerModelOutput(
             last_hidden_state=folded.unfold(encoded.last_hidden_state),
             person_mask=folded.person_mask,
             hidden_states=encoded.hidden_states,
             attentions=encoded.attentions,
+            pooler_output=folded.mean_over_persons(pooled),
         )
         return output if return_dict is not False else output.to_tuple()
 
@@ -588,6 +771,11 @@ class MaskedJointReconstruction(nn.Module):
 
     def __init__(self, config: CascadeFormerConfig):
         super().__init__()
+        if config.token_layout != "frame":
+            raise ValueError(
+                "pretraining_objective='masked_joint' needs token_layout='frame'; joint-segment tokens are "
+                "pretrained with 'mamp' or 'gfp'"
+            )
         self.config = config
         self.decoder = nn.Linear(config.hidden_size, config.frame_size)
 
@@ -630,7 +818,360 @@ class MaskedJointReconstruction(nn.Module):
         )
 
 
-PRETRAINING_OBJECTIVES: dict[str, type[nn.Module]] = {"masked_joint": MaskedJointReconstruction}
+@dataclass
+class TokenMasking:
+    """Which joint-segment tokens are hidden from the encoder.
+
+    `mask` `(N, L)` is True for masked tokens (never padding). `visible_index` `(N, K)` lists each row's visible
+    tokens first, in token order; rows with fewer than K visible tokens are filled up with hidden ones, which
+    `visible_mask` `(N, K)` marks False (None when every row has K visible tokens, the usual unpadded case).
+    """
+
+    mask: torch.Tensor
+    visible_index: torch.Tensor
+    visible_mask: torch.Tensor | None
+
+
+class MaskedTokenModeling(nn.Module):
+    """MAE-style masked modeling on joint-segment tokens, shared by the `mamp` and `gfp` objectives.
+
+    Motion-aware masking picks the hidden tokens, the encoder runs on the visible tokens only (a tenth of them at
+    mask ratio 0.9; this, not a kernel trick, is where most of the saving is), and `decoder_tokens` puts its output
+    back among learned mask tokens, with the decoder's own temporal and joint embeddings.
+    """
+
+    def __init__(self, config: CascadeFormerConfig):
+        super().__init__()
+        if config.token_layout != "joint_segment":
+            raise ValueError(
+                f"pretraining_objective={config.pretraining_objective!r} needs token_layout='joint_segment' "
+                f"(got {config.token_layout!r})"
+            )
+        self.config = config
+        width = config.decoder_hidden_size
+        self.decoder_embedding = nn.Linear(config.hidden_size, width)
+        self.mask_token = nn.Parameter(torch.zeros(1, 1, width))
+        self.decoder_positions = CascadeFormerTokenPositions(config.max_segments, config.num_joints, width)
+
+    def decoder_stack(self, num_layers: int) -> CascadeFormerEncoder:
+        config = self.config
+        return CascadeFormerEncoder(
+            config,
+            num_layers,
+            config.hidden_dropout_prob,
+            hidden_size=config.decoder_hidden_size,
+            num_heads=config.decoder_num_attention_heads or config.num_attention_heads,
+            intermediate_size=config.decoder_intermediate_size or 4 * config.decoder_hidden_size,
+        )
+
+    @staticmethod
+    def token_motion(patches: torch.Tensor) -> torch.Tensor:
+        """MAMP's token motion: mean absolute difference of a token's values to the previous segment of the same
+        joint (the first segment copies the second) -> `(N, S * J)`."""
+        if patches.shape[1] == 1:
+            return patches.new_zeros(patches.shape[0], patches.shape[2])
+        motion = (patches[:, 1:] - patches[:, :-1]).abs().mean(-1)
+        return torch.cat([motion[:, :1], motion], dim=1).flatten(1)
+
+    def sample_mask(
+        self, patches: torch.Tensor, token_mask: torch.Tensor | None, generator: torch.Generator | None
+    ) -> torch.Tensor:
+        """Exactly `round(mask_ratio x valid tokens)` masked tokens per row (at least one stays visible), never
+        padding -> `(N, L)` bool.
+
+        Motion-aware (MAMP): logits = motion / (max motion x tau); the ranking of logits + Gumbel noise, i.e. a
+        sample without replacement from softmax(logits), picks the masked tokens, so high-motion tokens are masked
+        more often. `motion_aware_tau=0` ranks uniform noise instead.
+        """
+        rows = patches.shape[0]
+        length = patches.shape[1] * patches.shape[2]
+        uniform = torch.rand(rows, length, generator=generator, device=patches.device)
+        tau = self.config.motion_aware_tau
+        if tau > 0:
+            motion = self.token_motion(patches.float())
+            if token_mask is not None:
+                motion = motion.masked_fill(~token_mask, 0.0)
+            logits = motion / (motion.amax(dim=1, keepdim=True) * tau + 1e-10)
+            scores = logits - torch.log(-torch.log(uniform + 1e-10) + 1e-10)
+        else:
+            scores = uniform
+        if token_mask is None:
+            counts = torch.full((rows,), length, device=patches.device)
+        else:
+            scores = scores.masked_fill(~token_mask, float("-inf"))
+            counts = token_mask.sum(1)
+        num_masked = torch.minimum(torch.round(counts * self.config.mask_ratio).long(), counts - 1)
+        ranks = scores.argsort(dim=1, descending=True).argsort(dim=1)
+        return ranks < num_masked.unsqueeze(1)
+
+    @staticmethod
+    def gather_visible(mask: torch.Tensor, token_mask: torch.Tensor | None) -> TokenMasking:
+        hidden = mask if token_mask is None else mask | ~token_mask
+        order = torch.sort(hidden.to(torch.uint8), dim=1, stable=True).indices
+        num_visible = (~hidden).sum(1)
+        width = int(num_visible.max())
+        visible_mask = None
+        if bool((num_visible != width).any()):
+            visible_mask = torch.arange(width, device=mask.device) < num_visible.unsqueeze(1)
+        return TokenMasking(mask, order[:, :width], visible_mask)
+
+    def encode_visible(
+        self,
+        encoder: CascadeFormerModel,
+        folded: FoldedSkeletons,
+        generator: torch.Generator | None,
+        mask: torch.Tensor | None,
+    ) -> tuple[EmbeddedSkeletons, TokenMasking, torch.Tensor]:
+        """Embed every token, mask, and run the encoder on the visible tokens only -> (embedded, masking, latent
+        `(N, K, d)`)."""
+        embedded = encoder.embed(folded.frames, folded.frame_mask)
+        rows, segments, joints, _ = embedded.patches.shape
+        if mask is None:
+            mask = self.sample_mask(embedded.patches, embedded.token_mask, generator)
+        else:
+            if tuple(mask.shape) != (rows, segments, joints):
+                raise ValueError(
+                    f"mask must have shape (present persons, segments, joints) = {(rows, segments, joints)}, got "
+                    f"{tuple(mask.shape)}"
+                )
+            mask = mask.reshape(rows, segments * joints).bool().to(embedded.tokens.device)
+            if embedded.token_mask is not None:
+                mask = mask & embedded.token_mask
+        masking = self.gather_visible(mask, embedded.token_mask)
+        index = masking.visible_index.unsqueeze(-1).expand(-1, -1, embedded.tokens.shape[-1])
+        visible = embedded.tokens.gather(1, index)
+        latent = encoder.encode_tokens(visible, masking.visible_mask, always_mask=True).last_hidden_state
+        return embedded, masking, latent
+
+    def decoder_tokens(self, latent: torch.Tensor, masking: TokenMasking, num_segments: int) -> torch.Tensor:
+        """Encoded visible tokens back in place among mask tokens, plus decoder positions -> `(N, S, J, D)`."""
+        rows, length = masking.mask.shape
+        visible = self.decoder_embedding(latent)
+        mask_token = self.mask_token.to(visible.dtype)
+        if masking.visible_mask is not None:
+            # Filler slots hold encodings of hidden tokens: they must not reach the decoder.
+            visible = torch.where(masking.visible_mask.unsqueeze(-1), visible, mask_token)
+        index = masking.visible_index.unsqueeze(-1).expand(-1, -1, visible.shape[-1])
+        tokens = mask_token.expand(rows, length, -1).scatter(1, index, visible)
+        return self.decoder_positions(tokens.view(rows, num_segments, -1, tokens.shape[-1]))
+
+    def unfold_mask(self, folded: FoldedSkeletons, masking: TokenMasking, embedded: EmbeddedSkeletons) -> torch.Tensor:
+        return folded.unfold(masking.mask.view(embedded.patches.shape[:3]))
+
+
+class MaskedMotionPrediction(MaskedTokenModeling):
+    """MAMP-style standard masked skeleton modeling (`pretraining_objective="mamp"`): a transformer decoder over
+    all tokens (visible plus mask tokens) predicts each token's frame motion `x[t + 1] - x[t]`, normalised per
+    patch (mean and standard deviation over its `segment_length x C` values); MSE over masked tokens only."""
+
+    def __init__(self, config: CascadeFormerConfig):
+        super().__init__(config)
+        self.decoder = self.decoder_stack(config.decoder_num_hidden_layers)
+        self.prediction_head = nn.Linear(config.decoder_hidden_size, config.patch_size)
+
+    def motion_targets(self, folded: FoldedSkeletons) -> torch.Tensor:
+        """Per-patch normalised frame motion `(N, S * J, segment_length x C)`."""
+        motion = patchify(frame_motion(folded.frames.float(), folded.frame_mask), self.config.segment_length)
+        mean = motion.mean(-1, keepdim=True)
+        variance = motion.var(-1, keepdim=True)
+        return ((motion - mean) / (variance + 1e-6).sqrt()).flatten(1, 2)
+
+    def forward(
+        self,
+        encoder: CascadeFormerModel,
+        folded: FoldedSkeletons,
+        generator: torch.Generator | None = None,
+        mask: torch.Tensor | None = None,
+    ) -> CascadeFormerMaskedSkeletonModelingOutput:
+        embedded, masking, latent = self.encode_visible(encoder, folded, generator, mask)
+        tokens = self.decoder_tokens(latent, masking, embedded.patches.shape[1]).flatten(1, 2)
+        attention_mask = encoder._attention_mask(tokens, embedded.token_mask, always=True)
+        decoded = self.decoder(tokens, attention_mask).last_hidden_state
+        prediction = self.prediction_head(decoded)
+        target = self.motion_targets(folded)
+        squared_error = (prediction.float() - target).pow(2).mean(-1)
+        weights = masking.mask.to(squared_error.dtype)
+        loss = (squared_error * weights).sum() / weights.sum().clamp_min(1.0)
+        return CascadeFormerMaskedSkeletonModelingOutput(
+            loss=loss,
+            mask=self.unfold_mask(folded, masking, embedded),
+            losses={"prediction": loss.detach()},
+            predictions=(prediction,),
+            targets=(target,),
+        )
+
+
+class CascadeFormerBatchNorm(nn.BatchNorm1d):
+    """BatchNorm1d that also accepts a single row while training (it then normalises with the running statistics),
+    so GFP's global level works with a batch of one person."""
+
+    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        if self.training and hidden_states.shape[0] < 2:
+            return F.batch_norm(
+                hidden_states, self.running_mean, self.running_var, self.weight, self.bias, False, 0.0, self.eps
+            )
+        return super().forward(hidden_states)
+
+
+class CascadeFormerTargetNetwork(nn.Module):
+    """GFP's target generation network for one level: a 3-layer MLP (Linear -> BatchNorm -> GELU, twice, then
+    Linear), as VICReg's expander; batch normalisation makes the targets independent of the coordinate units."""
+
+    def __init__(self, input_size: int, hidden_size: int, output_size: int):
+        super().__init__()
+        self.layers = nn.Sequential(
+            nn.Linear(input_size, hidden_size),
+            CascadeFormerBatchNorm(hidden_size),
+            nn.GELU(),
+            nn.Linear(hidden_size, hidden_size),
+            CascadeFormerBatchNorm(hidden_size),
+            nn.GELU(),
+            nn.Linear(hidden_size, output_size),
+        )
+
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        return self.layers(inputs)
+
+
+def gfp_variance_loss(targets: torch.Tensor, gamma: float = 1.0, eps: float = 1e-4) -> torch.Tensor:
+    """Variance hinge of `(n, C)` targets: mean over dimensions of `max(0, gamma - sqrt(Var + eps))` (0 for n < 2)."""
+    if targets.shape[0] < 2:
+        return targets.new_zeros(())
+    std = (targets.var(dim=0) + eps).sqrt()
+    return F.relu(gamma - std).mean()
+
+
+def gfp_covariance_loss(targets: torch.Tensor) -> torch.Tensor:
+    """Covariance penalty of `(n, C)` targets: sum of squared off-diagonal covariances divided by C (0 for n < 2)."""
+    rows, width = targets.shape
+    if rows < 2:
+        return targets.new_zeros(())
+    centred = targets - targets.mean(dim=0)
+    covariance = centred.T @ centred / (rows - 1)
+    return (covariance.pow(2).sum() - covariance.diagonal().pow(2).sum()) / width
+
+
+class GeneralFeaturePrediction(MaskedTokenModeling):
+    """GFP, general feature prediction (`pretraining_objective="gfp"`).
+
+    After mask tokens are put back, the decoder sequence is average-pooled along time at several levels (windows of
+    `gfp_pool_kernels` segments per joint, plus one global token), and each level is decoded by its own small
+    transformer: 150 + 75 + 25 + 1 = 251 predictions for a 120-frame clip instead of 750. The targets come from one
+    target generation network (3-layer MLP) per level, fed the segment motion `patch[s + 1] - patch[s]` pooled the
+    same way, and trained jointly. Per level: prediction MSE over the level's valid tokens, a covariance penalty and
+    a variance hinge on its targets; loss = sum over levels of (lambda x MSE + alpha x covariance + beta x
+    variance).
+    """
+
+    def __init__(self, config: CascadeFormerConfig):
+        super().__init__(config)
+        self.level_kernels: list[int | None] = list(config.gfp_pool_kernels)
+        self.level_names = [f"pool{kernel}" for kernel in config.gfp_pool_kernels]
+        if config.gfp_global_token:
+            self.level_kernels.append(None)
+            self.level_names.append("global")
+        self.level_decoders = nn.ModuleList(
+            self.decoder_stack(config.gfp_decoder_num_hidden_layers) for _ in self.level_kernels
+        )
+        self.level_heads = nn.ModuleList(
+            nn.Linear(config.decoder_hidden_size, config.gfp_target_size) for _ in self.level_kernels
+        )
+        self.target_networks = nn.ModuleList(
+            CascadeFormerTargetNetwork(
+                config.patch_size,
+                config.gfp_target_hidden_size if kernel is not None else config.gfp_global_target_hidden_size,
+                config.gfp_target_size,
+            )
+            for kernel in self.level_kernels
+        )
+
+    @staticmethod
+    def segment_motion(patches: torch.Tensor, segments: torch.Tensor | None) -> torch.Tensor:
+        """Patch motion `patch[s + 1] - patch[s]` `(N, S, J, P)`, zero for the last segment and next to padding."""
+        motion = F.pad(patches[:, 1:] - patches[:, :-1], (0, 0, 0, 0, 0, 1))
+        if segments is not None:
+            both_valid = F.pad(segments[:, 1:] & segments[:, :-1], (0, 1))
+            motion = motion * both_valid[:, :, None, None].to(motion.dtype)
+        return motion
+
+    def pool_level(
+        self, tokens: torch.Tensor, kernel: int | None, segments: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """`(N, S, J, D)` -> a level's tokens `(N, L', D)` and their validity `(N, L')` (None when all valid)."""
+        if kernel is None:  # global: every valid token, equally weighted
+            pooled, _ = pool_segments(tokens, tokens.shape[1], segments)
+            return pooled.mean(2), None
+        pooled, windows = pool_segments(tokens, kernel, segments)
+        valid = None if windows is None else windows.repeat_interleave(tokens.shape[2], dim=1)
+        return pooled.flatten(1, 2), valid
+
+    def forward(
+        self,
+        encoder: CascadeFormerModel,
+        folded: FoldedSkeletons,
+        generator: torch.Generator | None = None,
+        mask: torch.Tensor | None = None,
+    ) -> CascadeFormerMaskedSkeletonModelingOutput:
+        config = self.config
+        embedded, masking, latent = self.encode_visible(encoder, folded, generator, mask)
+        segments = embedded.segment_mask
+        tokens = self.decoder_tokens(latent, masking, embedded.patches.shape[1])
+        if config.gfp_target_input == "motion":
+            target_inputs = self.segment_motion(embedded.patches.float(), segments)
+        else:
+            target_inputs = embedded.patches.float()
+
+        terms: dict[str, torch.Tensor] = {}
+        predictions, targets = [], []
+        loss = tokens.new_zeros((), dtype=torch.float32)
+        for name, kernel, decoder, head, target_network in zip(
+            self.level_names,
+            self.level_kernels,
+            self.level_decoders,
+            self.level_heads,
+            self.target_networks,
+            strict=True,
+        ):
+            level_tokens, valid = self.pool_level(tokens, kernel, segments)
+            level_inputs, _ = self.pool_level(target_inputs, kernel, segments)
+            attention_mask = encoder._attention_mask(level_tokens, valid, always=True)
+            prediction = head(decoder(level_tokens, attention_mask).last_hidden_state)
+            if valid is None:
+                prediction = prediction.flatten(0, 1)
+                level_inputs = level_inputs.flatten(0, 1)
+            else:
+                prediction, level_inputs = prediction[valid], level_inputs[valid]
+            target = target_network(level_inputs.to(prediction.dtype)).float()
+            goal = target.detach() if config.gfp_stop_gradient else target
+            prediction_loss = F.mse_loss(prediction.float(), goal)
+            covariance = gfp_covariance_loss(target)
+            variance = gfp_variance_loss(target, config.gfp_variance_target)
+            loss = loss + (
+                config.gfp_prediction_weight * prediction_loss
+                + config.gfp_covariance_weight * covariance
+                + config.gfp_variance_weight * variance
+            )
+            terms[f"prediction/{name}"] = prediction_loss.detach()
+            terms[f"covariance/{name}"] = covariance.detach()
+            terms[f"variance/{name}"] = variance.detach()
+            predictions.append(prediction)
+            targets.append(target.detach())
+        for kind in ("prediction", "covariance", "variance"):
+            terms[kind] = sum(terms[f"{kind}/{name}"] for name in self.level_names)
+        return CascadeFormerMaskedSkeletonModelingOutput(
+            loss=loss,
+            mask=self.unfold_mask(folded, masking, embedded),
+            losses=terms,
+            predictions=tuple(predictions),
+            targets=tuple(targets),
+        )
+
+
+PRETRAINING_OBJECTIVES: dict[str, type[nn.Module]] = {
+    "masked_joint": MaskedJointReconstruction,
+    "mamp": MaskedMotionPrediction,
+    "gfp": GeneralFeaturePrediction,
+}
 
 
 class CascadeFormerForMaskedSkeletonModeling(CascadeFormerPreTrainedModel):
@@ -656,8 +1197,9 @@ class CascadeFormerForMaskedSkeletonModeling(CascadeFormerPreTrainedModel):
         skeletons, attention_mask: as for `CascadeFormerModel`.
         generator (`torch.Generator`, *optional*) / seed (`int`, *optional*):
             Make the random mask reproducible.
-        mask (`torch.BoolTensor` of shape `(present persons, frames, joints)`, *optional*):
-            A mask to use instead of sampling one.
+        mask (`torch.BoolTensor`, *optional*):
+            A mask to use instead of sampling one: `(present persons, frames, joints)` for `masked_joint`,
+            `(present persons, segments, joints)` for `mamp` and `gfp` (True = masked).
         return_loss (`bool`, defaults to `True`):
             Present so that `Trainer` reports `eval_loss` for this model; the loss is always computed.
         """
@@ -670,8 +1212,9 @@ class CascadeFormerForMaskedSkeletonModeling(CascadeFormerPreTrainedModel):
 
 class CascadeFormerForSequenceClassification(CascadeFormerPreTrainedModel):
     """The cascading classifier: x1 = stage1(x); x2 = stage2(x1); fused = CrossAttention(x1, x2); mean over valid
-    frames and present persons; head. With `config.use_cascade=False`, pooled stage-1 features go straight to the
-    head (the plain ablation and the linear-probe setting)."""
+    tokens and present persons; head. Stage 2 and the fusion run over the stage-1 tokens of either layout (frames,
+    or joint segments, so a GFP- or MAMP-pretrained encoder fine-tunes with the cascade). With
+    `config.use_cascade=False`, pooled stage-1 features go straight to the head (the plain ablation)."""
 
     def __init__(self, config: CascadeFormerConfig):
         super().__init__(config)
@@ -721,7 +1264,7 @@ class CascadeFormerForSequenceClassification(CascadeFormerPreTrainedModel):
         if self.cascade_encoder is not None:
             stage2 = self.cascade_encoder(tokens, stage1.attention_mask).last_hidden_state
             tokens = self.fusion(tokens, stage2, stage1.attention_mask)
-        pooled = folded.mean_over_persons(masked_mean(tokens, self._pooling_mask(folded.frame_mask)))
+        pooled = folded.mean_over_persons(masked_mean(tokens, self._pooling_mask(stage1.token_mask)))
         logits = self.classifier(pooled)
 
         loss = None
