@@ -1,0 +1,142 @@
+"""benchmarks/run.py keeps working: one tiny measurement through every code path the suite uses, structure and
+sanity only (no timing assertions: the numbers depend on the machine and its load)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+
+import pytest
+import torch
+from conftest import REPO_ROOT
+
+from hf_cascadeformer import CascadeFormerForSequenceClassification
+
+TINY = {
+    "num_joints": 5,
+    "num_channels": 3,
+    "max_frames": 16,
+    "hidden_size": 32,
+    "num_hidden_layers": 1,
+    "num_attention_heads": 2,
+    "intermediate_size": 64,
+    "layer_norm_position": "post",
+    "hidden_act": "relu",
+    "num_labels": 3,
+}
+
+
+@pytest.fixture(scope="module")
+def bench():
+    """`benchmarks/run.py` imported by path, with a tiny configuration registered. One torch thread: on shared
+    cores, spinning OpenMP workers make tiny two-thread steps tens of times slower."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    spec = importlib.util.spec_from_file_location(
+        "hf_cascadeformer_benchmarks_run", REPO_ROOT / "benchmarks" / "run.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    module.CUSTOM_CONFIGS["tiny"] = TINY
+    yield module
+    module.CUSTOM_CONFIGS.pop("tiny", None)
+    torch.set_num_threads(threads)
+
+
+def tiny_suite(bench):
+    settings = bench.make_settings(quick=True, time_limit=120)
+    return bench.Suite(settings, bench.ModelCache(), {"fp32": 10.0, "bf16": 10.0}, [])
+
+
+def test_a_measured_group_has_sane_rows_and_renders(bench):
+    suite = tiny_suite(bench)
+    cases = [
+        bench.Case("tiny", "reference", "train"),
+        bench.Case("tiny", "paper", "train"),
+        bench.Case("tiny", "defaults", "train", "bf16"),
+        bench.Case("tiny", "paper", "pretrain"),
+    ]
+    rows = suite.measure("tiny train", cases, batch=2, frames=8, fixed_batch=True)
+    assert [row["label"] for row in rows] == [case.label for case in cases]
+    for row in rows:
+        assert row["batch"] == 2 and row["frames"] == 8
+        assert row["samples_per_s"] > 0 and row["gflops_per_s"] > 0
+        assert len(row["times_s"]) >= suite.settings.min_repeats
+        assert row["median_s"] == pytest.approx(sorted(row["times_s"])[len(row["times_s"]) // 2])
+    assert rows[0]["vs_reference_fp32"] == pytest.approx(1.0)
+    assert rows[0]["optimizer_kind"] == "loop"  # the reference runs PyTorch's default AdamW, as the official code
+
+    evaluation = suite.measure("tiny eval", [bench.Case("tiny", "paper", "eval")], batch=2, frames=8, fixed_batch=True)
+    report = {
+        "meta": {
+            **bench.machine_info(torch.get_num_threads()),
+            "quick": True,
+            "load_after": [0.0, 0.0, 0.0],
+            "wall_s": 1.0,
+        },
+        "matmul_peak": {"fp32": {"gflops": 10.0}, "bf16": {"gflops": 10.0}},
+        "model_steps": rows + evaluation,
+        "targets": [],
+        "levers": evaluation,
+        "sweeps": [{**row, "sweep": "frames"} for row in rows],
+        "memory": [],
+        "data": None,
+        "notes": ["a note"],
+    }
+    markdown = bench.render_markdown(report)
+    assert "| tiny | train | reference fp32 | 2 | 8 |" in markdown
+    assert "| tiny | eval | paper fp32 | 2 | 8 |" in markdown
+    assert "* a note" in markdown
+    json.dumps(report, default=float)  # the JSON report can be written
+
+
+def test_analytic_flops_agree_with_the_flop_counter(bench):
+    counted = bench.counted_flops("tiny", 8)
+    assert counted["analytic_train"] == pytest.approx(counted["counted_train"], rel=0.05)
+
+
+def test_reference_model_has_the_official_shape(bench):
+    """The plain-PyTorch reference has exactly the package's paper-layer parameters: N-UCLA 1.1 with 10 classes is
+    the official 11,327,286 minus the two unused classes of the official head (2 x 257)."""
+    common = bench.common
+    config = bench.model_config("nucla-1.1", "paper")
+    reference = common.ReferenceCascadeFormer(config)
+    package = CascadeFormerForSequenceClassification(config)
+    assert common.parameter_count(reference) == common.parameter_count(package) == 11_327_286 - 2 * 257
+    batch = common.make_batch(config, 3, 12)
+    assert reference(batch.skeletons).shape == (3, 10)
+    assert batch.attention_mask[0].all() and not batch.attention_mask[1].all()
+    assert (batch.skeletons[batch.attention_mask == 0] == 0).all()
+
+
+def test_memory_worker_and_pipeline_report_numbers(bench, capsys):
+    spec = {
+        "mode": "memory",
+        "case": {"config": "tiny", "variant": "paper", "kind": "train"},
+        "batch": 2,
+        "frames": 8,
+        "threads": 1,
+    }
+    bench.worker(json.dumps(spec))  # sets the thread count of the spec (the fixture restores it)
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert result["peak_rss_mib"] >= result["rss_before_step_mib"] > 0
+    assert result["step_s"] > 0
+
+    cases = [
+        {"case": {"config": "tiny", "variant": variant, "kind": "eval"}, "batch": 2}
+        for variant in ("reference", "paper")
+    ]
+    bench.worker(json.dumps({"mode": "throughput", "cases": cases, "frames": 8, "repeats": 2, "threads": 1}))
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert sorted(result) == ["eval paper fp32", "eval reference fp32"]
+    assert all(entry["median_s"] > 0 and entry["faults"] >= 0 for entry in result.values())
+
+    from hf_cascadeformer.data.synthetic import load_synthetic_dataset
+
+    dataset = load_synthetic_dataset(num_train_subjects=1, num_test_subjects=1, clips_per_action_per_subject=1)
+    pipeline = bench.pipeline_rows(dataset["train"], batch=4, frames=16, source="synthetic")
+    assert pipeline["clips"] == len(dataset["train"])
+    for key in ("array4d_read", "augment", "collate", "loader_0w", "loader_2w"):
+        assert pipeline[f"{key}_clips_per_s"] > 0
