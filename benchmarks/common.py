@@ -269,22 +269,34 @@ def interleaved(
 
 
 def matmul_gflops(
-    dtype: torch.dtype, linear: bool = False, max_size: int = 2048, seconds: float = 0.4, windows: int = 3
+    dtype: torch.dtype,
+    linear: bool = False,
+    shape: tuple[int, int, int] | None = None,
+    max_size: int = 2048,
+    seconds: float = 0.4,
+    windows: int = 3,
 ) -> dict:
-    """Sustained throughput of square matrix products (`a @ b`, or `F.linear(a, b)` with `linear`): the best of
-    `windows` timed windows, in GFLOP/s.
+    """Sustained throughput of a matrix product, the best of `windows` timed windows, in GFLOP/s.
 
-    The size starts at 256 and doubles while one product takes under 20 ms (up to `max_size`), so a CPU without
-    native support for `dtype` (bf16 on AVX2 is tens of times slower than fp32) costs a second, not minutes."""
-    product = F.linear if linear else torch.matmul
-    size = 256
-    while True:
-        a, b = torch.randn(size, size, dtype=dtype), torch.randn(size, size, dtype=dtype)
-        elapsed = time_call(lambda a=a, b=b: product(a, b))
-        if elapsed > 0.02 or size >= max_size:
-            break
-        size *= 2
-    flops = 2 * size**3
+    `shape` (m, k, n) times `F.linear` of an (m, k) input and an (n, k) weight. Otherwise square products (`a @ b`,
+    or `F.linear` with `linear`) whose size starts at 256 and doubles while one product takes under 0.1 s (up to
+    `max_size`), so a CPU without native support for `dtype` (bf16 on AVX2 is many times slower than fp32) costs a
+    second, not minutes."""
+    if shape is not None:
+        m, k, n = shape
+        a, b = torch.randn(m, k, dtype=dtype), torch.randn(n, k, dtype=dtype)
+        product, flops, size = F.linear, 2 * m * k * n, None
+        time_call(lambda: product(a, b))
+    else:
+        product = F.linear if linear else torch.matmul
+        size = 256
+        while True:
+            a, b = torch.randn(size, size, dtype=dtype), torch.randn(size, size, dtype=dtype)
+            elapsed = time_call(lambda a=a, b=b: product(a, b))
+            if elapsed > 0.1 or size >= max_size:
+                break
+            size *= 2
+        flops = 2 * size**3
     best = 0.0
     for _ in range(windows):
         count, start = 0, time.perf_counter()
@@ -307,6 +319,29 @@ def trim_heap() -> None:
         ctypes.CDLL("libc.so.6").malloc_trim(0)
     except (OSError, AttributeError):
         pass
+
+
+# glibc's mallopt parameters (malloc.h).
+_M_TRIM_THRESHOLD, _M_TOP_PAD, _M_MMAP_THRESHOLD = -1, -2, -3
+TUNED_MALLOC = {"MMAP_THRESHOLD": 32 << 20, "TRIM_THRESHOLD": 1 << 30, "TOP_PAD": 256 << 20}
+
+
+def tuned_malloc_env() -> dict[str, str]:
+    """The environment variables that give a new process the tuned allocator of `keep_freed_memory`."""
+    return {f"MALLOC_{name}_": str(value) for name, value in TUNED_MALLOC.items()}
+
+
+def keep_freed_memory() -> bool:
+    """Tune glibc malloc in this process so freed tensor memory stays in the heap for the next step instead of going
+    back to the kernel and being page-faulted in again: large blocks come from the heap up to 32 MiB, the heap is
+    trimmed only beyond 1 GiB and grows 256 MiB at a time (`tuned_malloc_env` does the same for a new process).
+    Returns False where glibc's `mallopt` is not available."""
+    options = {"MMAP_THRESHOLD": _M_MMAP_THRESHOLD, "TRIM_THRESHOLD": _M_TRIM_THRESHOLD, "TOP_PAD": _M_TOP_PAD}
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        return all(libc.mallopt(options[name], value) == 1 for name, value in TUNED_MALLOC.items())
+    except (OSError, AttributeError):
+        return False
 
 
 def resident_mib(field_name: str = "VmRSS") -> float | None:

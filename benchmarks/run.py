@@ -113,6 +113,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--data-dir", default=None, help="real raw files [$HF_CASCADEFORMER_DATA or ../shared/data]")
     parser.add_argument("--output-dir", default=str(RESULTS_DIR), help="where latest.json / latest.md go")
     parser.add_argument("--time-limit", type=float, default=None, help="seconds before optional parts are skipped")
+    parser.add_argument(
+        "--allocator",
+        choices=("tuned", "default"),
+        default="tuned",
+        help="glibc malloc of the measuring process: 'tuned' keeps freed memory, so page faults do not depend on what "
+        "ran before; memory probes and the allocator lever always use fresh processes [%(default)s]",
+    )
     parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)  # internal: a measurement subprocess
     args = parser.parse_args(argv)
     args.compile = (not args.quick) if args.compile is None else args.compile
@@ -121,7 +128,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def make_settings(quick: bool, time_limit: float | None = None) -> Settings:
-    limit = time_limit or (270.0 if quick else 1140.0)
+    limit = time_limit or (270.0 if quick else 1170.0)
     if quick:
         return Settings(True, 1.5, 6.0, 3, 7, time.perf_counter() + limit)
     return Settings(False, 8.0, 15.0, 3, 11, time.perf_counter() + limit)
@@ -390,23 +397,31 @@ class Suite:
 # ----------------------------------------------------------------------------------------------------------------
 
 
-def matmul_peaks() -> dict[str, dict]:
-    """Best sustained throughput of square `matmul` and `F.linear` products per dtype; `gflops` is the better of
-    the two (oneDNN can serve bf16 linears much faster than `matmul` on CPUs without native bf16)."""
+# The feed-forward product of the anchor's fine-tuning step at batch 32: 32 x 64 tokens, width 256 -> 2048.
+MODEL_SHAPED_PRODUCT = (2048, 256, 2048)
+
+
+def matmul_peaks(seconds: float = 0.4, windows: int = 3) -> dict[str, dict]:
+    """Best sustained throughput per dtype of square `matmul` and `F.linear` products and of the anchor's
+    feed-forward product; `gflops`, the best of the three, is the peak (oneDNN can serve bf16 linears much faster
+    than `matmul` on CPUs without native bf16, and the best square size differs by dtype)."""
     peaks = {}
     for name, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16)):
-        square = common.matmul_gflops(dtype)
-        linear = common.matmul_gflops(dtype, linear=True)
+        timing = {"seconds": seconds, "windows": windows}
+        square = common.matmul_gflops(dtype, **timing)
+        linear = common.matmul_gflops(dtype, linear=True, **timing)
+        shaped = common.matmul_gflops(dtype, shape=MODEL_SHAPED_PRODUCT, **timing)
         peaks[name] = {
-            "gflops": max(square["gflops"], linear["gflops"]),
+            "gflops": max(square["gflops"], linear["gflops"], shaped["gflops"]),
             "matmul_gflops": square["gflops"],
-            "linear_gflops": linear["gflops"],
             "matmul_size": square["size"],
+            "linear_gflops": linear["gflops"],
             "linear_size": linear["size"],
+            "model_shaped_gflops": shaped["gflops"],
         }
         print(
             f"  {name}: matmul {square['gflops']:.1f} GFLOP/s ({square['size']}^3), linear {linear['gflops']:.1f} "
-            f"GFLOP/s ({linear['size']}^3)",
+            f"({linear['size']}^3), feed-forward shape {shaped['gflops']:.1f} {MODEL_SHAPED_PRODUCT}",
             flush=True,
         )
     return peaks
@@ -468,7 +483,7 @@ def compile_rows(suite: Suite, config: str, batch: int, frames: int) -> list[dic
     """torch.compile (inductor) of the paper-layer model against the same model eager, fine-tuning and evaluation
     steps at a fixed batch; `compile_s` is the first call's extra time."""
     rows = []
-    for kind in ("train", "eval"):
+    for kind in ("eval", "train"):
         cases = [Case(config, "paper", kind), Case(config, "paper", kind, compiled=True)]
         for row in suite.measure(f"compile {kind} fp32", cases, batch, frames, fixed_batch=True):
             if row["compiled"]:
@@ -477,30 +492,19 @@ def compile_rows(suite: Suite, config: str, batch: int, frames: int) -> list[dic
     return rows
 
 
-# glibc malloc settings that keep freed tensor memory in the heap for the next step instead of handing it back to
-# the kernel (and page-faulting it in again): large blocks come from the heap up to 32 MiB, the heap is trimmed
-# only beyond 1 GiB and grows 256 MiB at a time.
-TUNED_MALLOC_ENV = {
-    "MALLOC_MMAP_THRESHOLD_": str(32 << 20),
-    "MALLOC_TRIM_THRESHOLD_": str(1 << 30),
-    "MALLOC_TOP_PAD_": str(256 << 20),
-}
-
-
 def allocator_rows(suite: Suite, config: str, batches: dict[str, int], frames: int) -> list[dict]:
-    """Fresh processes with glibc's default malloc against ones with `TUNED_MALLOC_ENV`: the same steps (at
-    `batches[kind]`) timed round-robin inside each process, one process per setting. The load can change between
+    """Fresh processes with glibc's default malloc against ones with `common.tuned_malloc_env()`: the same steps
+    (at `batches[kind]`) timed round-robin inside each process, one process per setting. The load can change between
     processes, so the ratios inside a process (to the reference) are the robust numbers. A fresh process is what
     `examples/evaluate.py` or a new training run starts from; a long-running one can end up anywhere in between."""
-    variants = ("reference", "paper") if suite.settings.quick else ("reference", "paper", "defaults")
-    kinds = ("eval",) if suite.settings.quick else ("train", "eval")
-    cases = [(Case(config, variant, kind), batches[kind]) for kind in kinds for variant in variants]
+    variants = ("reference", "paper", "defaults")
+    cases = [(Case(config, variant, kind), batches[kind]) for kind in ("train", "eval") for variant in variants]
     order = ("default", "tuned")
     spec = {
         "mode": "throughput",
         "cases": [{"case": asdict(case), "batch": size} for case, size in cases],
         "frames": frames,
-        "repeats": 5 if suite.settings.quick else 3,
+        "repeats": 3,
         "threads": torch.get_num_threads(),
     }
     runs: dict[str, list[dict]] = {"default": [], "tuned": []}
@@ -513,7 +517,7 @@ def allocator_rows(suite: Suite, config: str, batches: dict[str, int], frames: i
             break
         env = {name: value for name, value in os.environ.items() if not name.startswith("MALLOC_")}
         if setting == "tuned":
-            env.update(TUNED_MALLOC_ENV)
+            env.update(common.tuned_malloc_env())
         began = time.perf_counter()
         try:
             runs[setting].append(run_worker(spec, env))
@@ -642,14 +646,14 @@ def memory_rows(suite: Suite, cases: list[Case], batch: int, frames: int, per_sa
     """Peak resident set of one step of each case, each in a fresh subprocess.
 
     A case runs at the requested batch, or at the largest power of two at which its step (timed earlier, in
-    `per_sample`) fits the memory step cap (in a full run 45 s for fine-tuning steps, whose batch-32 peak is a
+    `per_sample`) fits the memory step cap (in a full run 30 s for fine-tuning steps, whose batch-32 peak is a
     target, 15 s otherwise; 8 s in a quick run). A bf16 case that had to shrink below its fp32 counterpart's batch
     gets that counterpart measured again at its batch, so every bf16 peak has an fp32 peak of the same batch to
     compare with."""
 
     def fitting(case: Case) -> int:
         seconds = per_sample.get(f"{case.kind} {case.label}", 0.0)
-        cap = 8.0 if suite.settings.quick else (45.0 if case.kind == "train" else 15.0)
+        cap = 8.0 if suite.settings.quick else (30.0 if case.kind == "train" else 15.0)
         size = batch
         while size > 1 and seconds * size > cap:
             size //= 2
@@ -909,8 +913,9 @@ def render_markdown(report: dict[str, Any]) -> str:
         f"# hf-cascadeformer benchmarks ({'quick' if meta['quick'] else 'full'} run)",
         "",
         f"{meta['cpu']} ({meta['cpu_capability']}, native bf16: {meta['native_bf16']}), torch {meta['torch']}, "
-        f"{meta['threads']} threads, OMP_WAIT_POLICY={meta['omp_wait_policy']}; load average "
-        f"{meta['load_before'][0]:.2f} before, {meta['load_after'][0]:.2f} after; {meta['wall_s']:.0f} s.",
+        f"{meta['threads']} threads, OMP_WAIT_POLICY={meta['omp_wait_policy']}, "
+        f"{meta.get('allocator', 'default')} allocator; load average {meta['load_before'][0]:.2f} before, "
+        f"{meta['load_after'][0]:.2f} after; {meta['wall_s']:.0f} s.",
         f"Matrix-product peak measured in this run: fp32 {peaks['fp32']['gflops']:.0f} GFLOP/s, bf16 "
         f"{peaks['bf16']['gflops']:.0f} GFLOP/s (the anchor's machine: about {ANCHOR_PEAK['fp32']:g} and "
         f"{ANCHOR_PEAK['bf16']:g}).",
@@ -959,9 +964,9 @@ def render_markdown(report: dict[str, Any]) -> str:
             "| group | step | model | batch | samples/s | x first row | faults/step | note |",
             "|---|---|---|---|---|---|---|---|",
         ]
-        firsts: dict[str, float] = {}
+        firsts: dict[tuple[str, str], float] = {}
         for row in report["levers"]:
-            first = firsts.setdefault(row["group"], row["samples_per_s"])
+            first = firsts.setdefault((row["group"], row["kind"]), row["samples_per_s"])
             note = ""
             if row.get("compile_s") is not None:
                 note = f"compile {row['compile_s']:.0f} s"
@@ -1082,15 +1087,16 @@ def machine_info(threads: int) -> dict[str, Any]:
 def run(args: argparse.Namespace) -> dict[str, Any]:
     began = time.perf_counter()
     torch.set_num_threads(args.threads)
+    tuned = args.allocator == "tuned" and common.keep_freed_memory()
     settings = make_settings(args.quick, args.time_limit)
-    meta = {**machine_info(args.threads), "quick": args.quick}
+    meta = {**machine_info(args.threads), "quick": args.quick, "allocator": "tuned" if tuned else "default"}
     print(
         f"{meta['cpu']} ({meta['cpu_capability']}, native bf16 {meta['native_bf16']}), torch {meta['torch']}, "
         f"{args.threads} threads, OMP_WAIT_POLICY={meta['omp_wait_policy']}, load {meta['load_before']}",
         flush=True,
     )
     print("matrix-product peak:", flush=True)
-    peaks = matmul_peaks()
+    peaks = matmul_peaks(*((0.25, 2) if args.quick else (0.4, 3)))
     suite = Suite(settings, ModelCache(), {name: peak["gflops"] for name, peak in peaks.items()}, [])
     if not meta["native_bf16"]:
         suite.note("this CPU has no native bf16 matrix instructions: bf16 autocast runs slower than fp32 here")
@@ -1118,7 +1124,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     report["model_steps"] += model_rows(suite, ANCHOR_CONFIG, batch, frames, variants, ("fp32", "bf16"))
 
     print("memory:", flush=True)
-    per_sample = {f"{row['kind']} {row['label']}": row["median_s"] / row["batch"] for row in report["model_steps"]}
+    per_sample: dict[str, float] = {}  # seconds per sample of each case at its largest measured batch
+    for row in report["model_steps"]:
+        name = f"{row['kind']} {row['label']}"
+        per_sample[name] = min(per_sample.get(name, math.inf), row["median_s"] / row["batch"])
     memory_cases = [
         Case(ANCHOR_CONFIG, "reference", "train"),
         Case(ANCHOR_CONFIG, "paper", "train"),
@@ -1134,7 +1143,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     report["memory"] = memory_rows(suite, memory_cases, batch, frames, per_sample)
 
     print("levers:", flush=True)
-    report["levers"] = lever_rows(suite, ANCHOR_CONFIG, batch, frames)
+    report["levers"] = lever_rows(suite, ANCHOR_CONFIG, batch if args.quick else min(batch, 16), frames)
 
     print("data side:", flush=True)
     if suite.settings.remaining() > 20:
@@ -1154,12 +1163,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             suite, ANCHOR_CONFIG, size, frames, bf16_train["batch"] if bf16_train else 2
         )
 
-    print("allocator:", flush=True)
-    batches = {}
-    for kind in ("train", "eval"):
-        row = find_row(report["model_steps"], kind=kind, variant="paper", dtype="fp32")
-        batches[kind] = row["batch"] if row else 8
-    report["levers"] += allocator_rows(suite, ANCHOR_CONFIG, batches, frames)
+    if not args.quick:
+        print("allocator:", flush=True)
+        batches = {}
+        for kind in ("train", "eval"):
+            row = find_row(report["model_steps"], kind=kind, variant="paper", dtype="fp32")
+            batches[kind] = row["batch"] if row else 8
+        batches["train"] = min(batches["train"], 16)
+        report["levers"] += allocator_rows(suite, ANCHOR_CONFIG, batches, frames)
 
     # The other paper configurations: without native bf16 their bf16 rows would only repeat the anchor's lesson at
     # many times the cost, so they are measured in fp32 there.
@@ -1175,17 +1186,17 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     if args.quick:
         report["sweeps"] = sweep_rows(suite, ANCHOR_CONFIG, [16, 300], [], 8)
     else:
-        report["sweeps"] = sweep_rows(suite, ANCHOR_CONFIG, [16, 128, 300], [1, 8], 16)
+        report["sweeps"] = sweep_rows(suite, ANCHOR_CONFIG, [16, 128, 300], [1, 8], 8)
 
     if args.compile:
         print("torch.compile:", flush=True)
         fp32_train = find_row(report["model_steps"], kind="train", variant="paper", dtype="fp32")
-        report["levers"] += compile_rows(suite, ANCHOR_CONFIG, fp32_train["batch"] if fp32_train else 8, frames)
+        report["levers"] += compile_rows(suite, ANCHOR_CONFIG, min(8, fp32_train["batch"] if fp32_train else 8), frames)
 
     report["targets"] = evaluate_targets(report["model_steps"], report["memory"])
     # The peak again at the end: on shared cores a single measurement can catch a busy moment; keep the better one.
     print("matrix-product peak, again:", flush=True)
-    for name, again in matmul_peaks().items():
+    for name, again in matmul_peaks(*((0.25, 2) if args.quick else (0.4, 3))).items():
         if again["gflops"] > peaks[name]["gflops"]:
             peaks[name] = again
     for row in report["model_steps"] + report["levers"] + report["sweeps"]:
