@@ -1088,11 +1088,7 @@ class GeneralFeaturePrediction(MaskedTokenModeling):
     @staticmethod
     def segment_motion(patches: torch.Tensor, segments: torch.Tensor | None) -> torch.Tensor:
         """Patch motion `patch[s + 1] - patch[s]` `(N, S, J, P)`, zero for the last segment and next to padding."""
-        motion = F.pad(patches[:, 1:] - patches[:, :-1], (0, 0, 0, 0, 0, 1))
-        if segments is not None:
-            both_valid = F.pad(segments[:, 1:] & segments[:, :-1], (0, 1))
-            motion = motion * both_valid[:, :, None, None].to(motion.dtype)
-        return motion
+        return frame_motion(patches, segments)  # the same difference, over segments instead of frames
 
     def pool_level(
         self, tokens: torch.Tensor, kernel: int | None, segments: torch.Tensor | None
