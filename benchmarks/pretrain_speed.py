@@ -1,15 +1,18 @@
 """Pretraining speed of MAMP-style masked motion prediction and of GFP on the same encoder, side by side.
 
-    PYTHONPATH=src python benchmarks/pretrain_speed.py            # NTU setting, fp32 and bf16 autocast (< 2 min)
-    PYTHONPATH=src python benchmarks/pretrain_speed.py --quick    # smaller batch, fewer repeats
-    PYTHONPATH=src python benchmarks/pretrain_speed.py --profile  # also print where each step's time goes
+    PYTHONPATH=src python benchmarks/pretrain_speed.py              # NTU setting, fp32 (< 2 min)
+    PYTHONPATH=src python benchmarks/pretrain_speed.py --quick      # smaller batch, fewer repeats
+    PYTHONPATH=src python benchmarks/pretrain_speed.py --reference  # also MAMP's public model in plain PyTorch
+    PYTHONPATH=src python benchmarks/pretrain_speed.py --dtypes fp32,bf16 --profile
 
 The paper's NTU setting: 120 frames x 25 joints x 2 persons, segments of 4 frames (750 tokens per person), width 256,
 an 8-layer encoder that sees the visible 10% of the tokens, a 5-layer MAMP decoder over all 750 tokens against
 GFP's per-level decoders and target networks. Both objectives run in one process on the same batch, with the same
-encoder weights, attention implementation (SDPA), dtype and optimiser (AdamW); after a warm-up step their training
-steps (forward, backward, optimiser step) alternate, so load from other processes hits both alike, and the median
-of the repeats is reported. Peak memory is the growth of the process's peak resident set during one step.
+encoder weights, attention implementation (SDPA), dtype and optimiser (fused AdamW); after a warm-up step their
+training steps (forward, backward, optimiser step) alternate, so load from other processes hits both alike, and the
+median of the repeats is reported (fewer repeats if `--budget` seconds pass). Peak memory is the growth of the
+process's peak resident set during one step. bf16 autocast runs by default only where this CPU multiplies bf16
+matrices at least as fast as fp32 ones (ask for it with `--dtypes`).
 
 Also printed: the analytic forward FLOPs per clip of the encoder, the decoders and the target networks (2 FLOPs per
 multiply-add, attention products included), cross-checked with PyTorch's FLOP counter. The output ends with
@@ -56,6 +59,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--preset", default="ntu60-xsub-gfp", help="encoder and GFP settings [%(default)s]")
     parser.add_argument("--threads", type=int, default=None, help="torch threads [torch's default]")
     parser.add_argument("--profile", action="store_true", help="print the top operators of one step of each")
+    parser.add_argument(
+        "--budget", type=float, default=100.0, help="stop repeating after this many seconds in all [%(default)s]"
+    )
     args = parser.parse_args(argv)
     args.batch_size = args.batch_size or (4 if args.quick else 8)
     args.bf16_batch_size = args.bf16_batch_size or (1 if args.quick else 4)
@@ -319,7 +325,9 @@ def make_clips(config: CascadeFormerConfig, batch: int) -> torch.Tensor:
     return steps.cumsum(2) + torch.randn(shape[:2] + (1,) + shape[3:], generator=generator) * 0.3
 
 
-def measure(runners: list[Runner], clips: torch.Tensor, bf16: bool, repeats: int) -> None:
+def measure(runners: list[Runner], clips: torch.Tensor, bf16: bool, repeats: int, deadline: float) -> int:
+    """Warm up, then time `repeats` alternating steps of every runner (fewer if `deadline` passes); returns how many
+    repeats were timed."""
     for runner in runners:
         runner.reset()
         runner.step(clips, bf16, seed=0, record=False)  # warm-up
@@ -328,6 +336,9 @@ def measure(runners: list[Runner], clips: torch.Tensor, bf16: bool, repeats: int
         order = runners if repeat % 2 == 0 else runners[::-1]
         for runner in order:
             runner.step(clips, bf16, seed=repeat + 1, memory=repeat == 0)
+        if time.perf_counter() > deadline:
+            return repeat + 1
+    return repeats
 
 
 def profile_step(runner: Runner, clips: torch.Tensor, bf16: bool) -> None:
@@ -411,8 +422,8 @@ def main(argv: list[str] | None = None) -> float:
         bf16 = dtype == "bf16"
         batch = args.bf16_batch_size if bf16 else args.batch_size
         clips = make_clips(config, batch)
-        measure(runners, clips, bf16, args.repeats)
-        print(f"\n{dtype}, batch {batch} clips ({batch * persons} person-sequences), median of {args.repeats}:")
+        timed = measure(runners, clips, bf16, args.repeats, began + args.budget)
+        print(f"\n{dtype}, batch {batch} clips ({batch * persons} person-sequences), median of {timed}:")
         print("  objective  step s  forward  backward  optimiser  samples/s  peak MiB")
         speed = {}
         for runner in runners:
