@@ -5,8 +5,9 @@
     accelerate launch --multi_gpu --num_processes 2 examples/pretrain.py --max-steps 50   # two gloo ranks on CPU
 
 The data order and the schedule depend only on `--seed` and the step, not on the number of processes: every step
-consumes one global batch (`--batch-size` clips per process), split across processes; masks depend on the seed, the
-step and the process. Checkpoints
+consumes one global batch (`--batch-size` clips per process), split across processes; each clip's mask depends on
+the seed, the step and the clip only. So two processes at batch B follow the same trajectory as one process at batch
+2B (up to float summation order, when dropout is off and every rank masks as many tokens). Checkpoints
 (`accelerator.save_state`) are written to `checkpoint-<step>` atomically; `--resume-from-checkpoint` continues from
 the latest complete one (or a given folder) and reaches the same weights as an uninterrupted run. The result is
 saved with `save_pretrained` together with its feature extractor, ready for `examples/finetune.py --model`.
@@ -120,12 +121,17 @@ def save_checkpoint(accelerator: Accelerator, output_dir: Path, step: int, keep:
     accelerator.wait_for_everyone()
 
 
-def sample_noise(indices: np.ndarray, step: int, seed: int, shape: tuple[int, ...]) -> torch.Tensor:
-    """Masking noise per clip, a function of (seed, step, clip index) only: the same masks whatever the process
-    layout, and after a resume."""
+def clip_noise(indices: np.ndarray, step: int, seed: int, shape: tuple[int, ...]) -> torch.Tensor:
+    """Masking noise `(len(indices), *shape)`, each clip's a function of (seed, step, clip index) only: a clip gets
+    the same mask whichever process and batch it lands in, and again after a resume."""
     return torch.stack(
         [
-            torch.rand(shape, generator=torch.Generator().manual_seed(hash((seed, step, int(i))) % 2**63))
+            torch.rand(
+                shape,
+                generator=torch.Generator().manual_seed(
+                    int(np.random.SeedSequence([seed, step, int(i)]).generate_state(1)[0])
+                ),
+            )
             for i in indices
         ]
     )
@@ -160,8 +166,15 @@ def main(argv: list[str] | None = None) -> Path:
     steps_per_epoch = len(dataset) // global_batch
     total_steps = args.max_steps if args.max_steps > 0 else math.ceil(args.num_epochs * steps_per_epoch)
     optimizer = torch.optim.AdamW(parameter_groups(model, args.weight_decay), lr=args.learning_rate, betas=(0.9, 0.95))
-    scheduler = get_cosine_schedule_with_warmup(optimizer, round(args.warmup_ratio * total_steps), total_steps)
-    model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
+    updates = math.ceil(total_steps / args.gradient_accumulation_steps)
+    scheduler = get_cosine_schedule_with_warmup(optimizer, round(args.warmup_ratio * updates), updates)
+    model, optimizer = accelerator.prepare(model, optimizer)
+    # The scheduler is not prepared: a prepared one steps once per process at every call, as if each process read
+    # its own batches, which would run the schedule twice as fast on two processes. Here a step is one global batch.
+    accelerator.register_for_checkpointing(scheduler)
+    unwrapped = accelerator.unwrap_model(model)
+    # GFP's covariance and variance terms are statistics of each process's batch, like BatchNorm without sync.
+    token_mean_loss = config.pretraining_objective in ("masked_joint", "mamp")
 
     start_step = 0
     resume = args.resume_from_checkpoint
@@ -186,23 +199,30 @@ def main(argv: list[str] | None = None) -> Path:
             break
         local = indices[accelerator.process_index :: accelerator.num_processes]
         batch = collate(dataset[local.tolist()])
+        skeletons = batch["skeletons"]
+        noise_shape = (*skeletons.shape[1:-3], *unwrapped.mask_noise_shape(skeletons.shape[-3]))
+        batch["noise"] = clip_noise(local, step, args.seed, noise_shape)
         batch = {key: value.to(accelerator.device) for key, value in batch.items()}
-        # Masks depend on (seed, step, process) only, so a resumed run draws the same ones.
-        batch["generator"] = torch.Generator(device=accelerator.device).manual_seed(
-            (args.seed * 1_000_003 + step) * 1009 + accelerator.process_index
-        )
         with accelerator.accumulate(model):
             output = model(**batch)
-            accelerator.backward(output.loss)
+            share = torch.ones((), device=accelerator.device)
+            if token_mean_loss and accelerator.num_processes > 1:
+                # The objective averages over this process's masked tokens and DDP averages the processes; weighting
+                # by the local share of masked tokens makes that the mean over the global batch, as on one process.
+                count = output.mask.sum().float()
+                share = count * accelerator.num_processes / accelerator.reduce(count, reduction="sum")
+            accelerator.backward(output.loss * share)
             if accelerator.sync_gradients:
                 accelerator.clip_grad_norm_(model.parameters(), 1.0)
             optimizer.step()
-            scheduler.step()
+            if accelerator.sync_gradients:
+                scheduler.step()
             optimizer.zero_grad()
         progress.update(1)
         done = step + 1
         if done % args.log_every == 0 or done == total_steps:
             terms = {"loss": output.loss.detach(), **{k: v.detach() for k, v in (output.losses or {}).items()}}
+            terms = {k: v * share for k, v in terms.items()}
             terms = {k: accelerator.reduce(v.float(), reduction="mean").item() for k, v in terms.items()}
             record = {"step": done, "lr": scheduler.get_last_lr()[0], **terms}
             progress.set_postfix({k: f"{v:.4f}" for k, v in terms.items()})
@@ -215,7 +235,6 @@ def main(argv: list[str] | None = None) -> Path:
 
     accelerator.wait_for_everyone()
     # One checksum of the weights per process: data-parallel ranks must end with identical parameters.
-    unwrapped = accelerator.unwrap_model(model)
     checksum = torch.stack([p.detach().double().sum() for p in unwrapped.parameters()]).sum().reshape(1)
     checksums = accelerator.gather(checksum.to(accelerator.device)).tolist()
     if accelerator.is_main_process:

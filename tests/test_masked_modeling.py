@@ -106,6 +106,37 @@ def test_joint_segment_padding_and_ragged_batches_do_not_change_the_logits():
         torch.testing.assert_close(padded[1], model(clips[1:2, :, :6]).logits[0], rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize(
+    ("objective", "layout", "noise_shape"),
+    [("masked_joint", "frame", (16, 5)), ("mamp", "joint_segment", (4, 5)), ("gfp", "joint_segment", (4, 5))],
+)
+def test_per_clip_noise_gives_each_clip_its_mask_whatever_the_batch(objective, layout, noise_shape):
+    model = CascadeFormerForMaskedSkeletonModeling(
+        segment_config(pretraining_objective=objective, token_layout=layout)
+    ).eval()
+    assert model.mask_noise_shape(16) == noise_shape
+    clips = random_clips(batch=4, frames=16)
+    clips[1, 1] = 0.0  # an absent second person: its noise is dropped with it when persons are folded
+    noise = torch.rand(4, 2, *noise_shape, generator=torch.Generator().manual_seed(1))
+    together = model(clips, noise=noise).mask
+    for index in range(4):
+        alone = model(clips[index : index + 1], noise=noise[index : index + 1]).mask
+        assert torch.equal(alone[0], together[index])
+    assert not together[1, 1].any()
+    # The mask masks the smallest noise values (masked_joint) or follows the motion-weighted ranking of the noise.
+    if objective == "masked_joint":
+        expected = noise[0, 0].flatten().argsort()[: round(0.75 * 80)]
+        assert together[0, 0].flatten()[expected].all() and together[0, 0].sum() == round(0.75 * 80)
+    # The same noise again gives the same mask and loss; other noise another mask.
+    assert torch.equal(model(clips, noise=noise).loss, model(clips, noise=noise).loss)
+    assert not torch.equal(together, model(clips, noise=torch.rand_like(noise)).mask)
+    # Without a persons axis, noise has none either.
+    single = model(clips[:, 0], noise=noise[:, 0]).mask
+    assert single.shape == (4, *together.shape[2:])
+    with pytest.raises(ValueError, match=r"noise must have shape .*\(4, 2, " + str(noise_shape[0])):
+        model(clips, noise=noise[:, :, :-1])
+
+
 @pytest.mark.parametrize("objective", ["mamp", "gfp"])
 def test_exactly_round_ratio_times_valid_tokens_are_masked_never_padding(objective):
     model = CascadeFormerForMaskedSkeletonModeling(segment_config(pretraining_objective=objective)).eval()

@@ -15,6 +15,7 @@ configuration file (relative import).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -134,6 +135,12 @@ class FoldedSkeletons:
     frame_mask: torch.Tensor | None
     person_mask: torch.Tensor
     has_person_axis: bool
+
+    def fold(self, values: torch.Tensor) -> torch.Tensor:
+        """Per-clip values `(B, [M,] ...)` -> the rows `(N, ...)` of the present persons, as the frames were folded."""
+        if not self.has_person_axis:
+            values = values.unsqueeze(1)
+        return values[self.person_mask]
 
     def unfold(self, rows: torch.Tensor) -> torch.Tensor:
         """Scatter per-person rows `(N, ...)` back to `(B, [M,] ...)`, zeros for absent persons."""
@@ -779,14 +786,25 @@ class MaskedJointReconstruction(nn.Module):
         self.config = config
         self.decoder = nn.Linear(config.hidden_size, config.frame_size)
 
+    def noise_shape(self, num_frames: int) -> tuple[int, int]:
+        """Shape of one person's masking noise: `(frames, joints)`, or `(frames, 1)` when whole frames are masked."""
+        return (num_frames, self.config.num_joints if self.config.mask_unit == "joint" else 1)
+
     def sample_mask(
-        self, frames: torch.Tensor, frame_mask: torch.Tensor | None, generator: torch.Generator | None
+        self,
+        frames: torch.Tensor,
+        frame_mask: torch.Tensor | None,
+        generator: torch.Generator | None,
+        noise: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """Exactly round(mask_ratio x valid slots) masked slots per row, never on padding frames -> (N, T, J)."""
+        """Exactly round(mask_ratio x valid slots) masked slots per row, never on padding frames -> (N, T, J).
+
+        The slots with the smallest `noise` values `(N, *noise_shape)` are masked (drawn uniformly when not given)."""
         rows, length, num_joints, _ = frames.shape
         valid = torch.ones(rows, length, dtype=torch.bool, device=frames.device) if frame_mask is None else frame_mask
-        joints_per_unit = num_joints if self.config.mask_unit == "joint" else 1
-        noise = torch.rand(rows, length, joints_per_unit, generator=generator, device=frames.device)
+        joints_per_unit = self.noise_shape(length)[1]
+        if noise is None:
+            noise = torch.rand(rows, length, joints_per_unit, generator=generator, device=frames.device)
         noise = noise.masked_fill(~valid.unsqueeze(-1), 2.0)  # padding sorts last, so it is never picked
         flat = noise.flatten(1)
         ranks = flat.argsort(dim=1).argsort(dim=1)
@@ -800,10 +818,11 @@ class MaskedJointReconstruction(nn.Module):
         folded: FoldedSkeletons,
         generator: torch.Generator | None = None,
         mask: torch.Tensor | None = None,
+        noise: torch.Tensor | None = None,
     ) -> CascadeFormerMaskedSkeletonModelingOutput:
         frames = folded.frames
         if mask is None:
-            mask = self.sample_mask(frames, folded.frame_mask, generator)
+            mask = self.sample_mask(frames, folded.frame_mask, generator, noise)
         corrupted = frames.masked_fill(mask.unsqueeze(-1), 0.0)
         encoded = encoder.encode(corrupted, folded.frame_mask)
         reconstruction = self.decoder(encoded.last_hidden_state).view_as(frames)
@@ -873,19 +892,31 @@ class MaskedTokenModeling(nn.Module):
         motion = (patches[:, 1:] - patches[:, :-1]).abs().mean(-1)
         return torch.cat([motion[:, :1], motion], dim=1).flatten(1)
 
+    def noise_shape(self, num_frames: int) -> tuple[int, int]:
+        """Shape of one person's masking noise: `(segments, joints)`, one uniform value per token."""
+        return (math.ceil(num_frames / self.config.segment_length), self.config.num_joints)
+
     def sample_mask(
-        self, patches: torch.Tensor, token_mask: torch.Tensor | None, generator: torch.Generator | None
+        self,
+        patches: torch.Tensor,
+        token_mask: torch.Tensor | None,
+        generator: torch.Generator | None,
+        noise: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Exactly `round(mask_ratio x valid tokens)` masked tokens per row (at least one stays visible), never
         padding -> `(N, L)` bool.
 
         Motion-aware (MAMP): logits = motion / (max motion x tau); the ranking of logits + Gumbel noise, i.e. a
         sample without replacement from softmax(logits), picks the masked tokens, so high-motion tokens are masked
-        more often. `motion_aware_tau=0` ranks uniform noise instead.
+        more often. `motion_aware_tau=0` ranks uniform noise instead. `noise` `(N, segments, joints)` in [0, 1)
+        replaces the uniform draw.
         """
         rows = patches.shape[0]
         length = patches.shape[1] * patches.shape[2]
-        uniform = torch.rand(rows, length, generator=generator, device=patches.device)
+        if noise is None:
+            uniform = torch.rand(rows, length, generator=generator, device=patches.device)
+        else:
+            uniform = noise.reshape(rows, length).to(device=patches.device, dtype=torch.float32)
         tau = self.config.motion_aware_tau
         if tau > 0:
             motion = self.token_motion(patches.float())
@@ -921,13 +952,14 @@ class MaskedTokenModeling(nn.Module):
         folded: FoldedSkeletons,
         generator: torch.Generator | None,
         mask: torch.Tensor | None,
+        noise: torch.Tensor | None = None,
     ) -> tuple[EmbeddedSkeletons, TokenMasking, torch.Tensor]:
         """Embed every token, mask, and run the encoder on the visible tokens only -> (embedded, masking, latent
         `(N, K, d)`)."""
         embedded = encoder.embed(folded.frames, folded.frame_mask)
         rows, segments, joints, _ = embedded.patches.shape
         if mask is None:
-            mask = self.sample_mask(embedded.patches, embedded.token_mask, generator)
+            mask = self.sample_mask(embedded.patches, embedded.token_mask, generator, noise)
         else:
             if tuple(mask.shape) != (rows, segments, joints):
                 raise ValueError(
@@ -982,8 +1014,9 @@ class MaskedMotionPrediction(MaskedTokenModeling):
         folded: FoldedSkeletons,
         generator: torch.Generator | None = None,
         mask: torch.Tensor | None = None,
+        noise: torch.Tensor | None = None,
     ) -> CascadeFormerMaskedSkeletonModelingOutput:
-        embedded, masking, latent = self.encode_visible(encoder, folded, generator, mask)
+        embedded, masking, latent = self.encode_visible(encoder, folded, generator, mask, noise)
         tokens = self.decoder_tokens(latent, masking, embedded.patches.shape[1]).flatten(1, 2)
         attention_mask = encoder._attention_mask(tokens, embedded.token_mask, always=True)
         decoded = self.decoder(tokens, attention_mask).last_hidden_state
@@ -1107,9 +1140,10 @@ class GeneralFeaturePrediction(MaskedTokenModeling):
         folded: FoldedSkeletons,
         generator: torch.Generator | None = None,
         mask: torch.Tensor | None = None,
+        noise: torch.Tensor | None = None,
     ) -> CascadeFormerMaskedSkeletonModelingOutput:
         config = self.config
-        embedded, masking, latent = self.encode_visible(encoder, folded, generator, mask)
+        embedded, masking, latent = self.encode_visible(encoder, folded, generator, mask, noise)
         segments = embedded.segment_mask
         tokens = self.decoder_tokens(latent, masking, embedded.patches.shape[1])
         if config.gfp_target_input == "motion":
@@ -1179,6 +1213,11 @@ class CascadeFormerForMaskedSkeletonModeling(CascadeFormerPreTrainedModel):
         self.objective = PRETRAINING_OBJECTIVES[config.pretraining_objective](config)
         self.post_init()
 
+    def mask_noise_shape(self, num_frames: int) -> tuple[int, int]:
+        """Shape of the `noise` one person of a clip with `num_frames` frames takes: `(frames, joints)` (or
+        `(frames, 1)` for whole-frame masking) for `masked_joint`, `(segments, joints)` for `mamp` and `gfp`."""
+        return self.objective.noise_shape(num_frames)
+
     def forward(
         self,
         skeletons: torch.Tensor,
@@ -1186,6 +1225,7 @@ class CascadeFormerForMaskedSkeletonModeling(CascadeFormerPreTrainedModel):
         generator: torch.Generator | None = None,
         seed: int | None = None,
         mask: torch.Tensor | None = None,
+        noise: torch.Tensor | None = None,
         return_loss: bool = True,
         return_dict: bool | None = None,
     ) -> CascadeFormerMaskedSkeletonModelingOutput | tuple:
@@ -1196,13 +1236,26 @@ class CascadeFormerForMaskedSkeletonModeling(CascadeFormerPreTrainedModel):
         mask (`torch.BoolTensor`, *optional*):
             A mask to use instead of sampling one: `(present persons, frames, joints)` for `masked_joint`,
             `(present persons, segments, joints)` for `mamp` and `gfp` (True = masked).
+        noise (`torch.FloatTensor`, *optional*):
+            Uniform noise in [0, 1) that decides the mask instead of `generator`, one array per clip and person:
+            `(batch, [persons,] *self.mask_noise_shape(frames))`, laid out like `skeletons`. Masks then depend on
+            the clips' own noise only, not on how clips are grouped into batches or processes, which is what makes
+            data-parallel pretraining reproduce a single-process run.
         return_loss (`bool`, defaults to `True`):
             Present so that `Trainer` reports `eval_loss` for this model; the loss is always computed.
         """
         folded = fold_persons(self.config, skeletons, attention_mask)
         if generator is None and seed is not None:
             generator = torch.Generator(device=folded.frames.device).manual_seed(seed)
-        output = self.objective(self.cascadeformer, folded, generator=generator, mask=mask)
+        if noise is not None:
+            expected = (*skeletons.shape[: skeletons.dim() - 3], *self.mask_noise_shape(skeletons.shape[-3]))
+            if tuple(noise.shape) != expected:
+                raise ValueError(
+                    f"noise must have shape (batch, [persons,] *mask_noise_shape(frames)) = {expected} for "
+                    f"pretraining_objective={self.config.pretraining_objective!r}, got {tuple(noise.shape)}"
+                )
+            noise = folded.fold(noise)
+        output = self.objective(self.cascadeformer, folded, generator=generator, mask=mask, noise=noise)
         return output if return_dict is not False else output.to_tuple()
 
 
