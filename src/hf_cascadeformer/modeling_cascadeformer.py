@@ -128,25 +128,34 @@ class FoldedSkeletons:
     """Present persons folded into the batch: what every head runs its transformers on.
 
     `frames` is `(N, T, J, C)` with one row per present person, `frame_mask` is `(N, T)` (None when every frame is
-    valid), `person_mask` is `(B, M)` and `has_person_axis` tells whether outputs get a persons axis back.
+    valid), `person_mask` is `(B, M)` and `has_person_axis` tells whether outputs get a persons axis back. With
+    `keeps_absent` the rows are every (clip, person) pair, `N = B * M`, absent persons included: `person_mask` then
+    zeroes their rows on the way back instead of boolean indexing dropping them (the export / compile path).
     """
 
     frames: torch.Tensor
     frame_mask: torch.Tensor | None
     person_mask: torch.Tensor
     has_person_axis: bool
+    keeps_absent: bool = False
 
     def fold(self, values: torch.Tensor) -> torch.Tensor:
         """Per-clip values `(B, [M,] ...)` -> the rows `(N, ...)` of the present persons, as the frames were folded."""
         if not self.has_person_axis:
             values = values.unsqueeze(1)
+        if self.keeps_absent:
+            return values.flatten(0, 1)
         return values[self.person_mask]
 
     def unfold(self, rows: torch.Tensor) -> torch.Tensor:
         """Scatter per-person rows `(N, ...)` back to `(B, [M,] ...)`, zeros for absent persons."""
         batch, persons = self.person_mask.shape
-        out = rows.new_zeros((batch, persons, *rows.shape[1:]))
-        out[self.person_mask] = rows
+        if self.keeps_absent:
+            present = self.person_mask.view(batch, persons, *(1,) * (rows.dim() - 1))
+            out = rows.unflatten(0, (batch, persons)).masked_fill(~present, 0)
+        else:
+            out = rows.new_zeros((batch, persons, *rows.shape[1:]))
+            out[self.person_mask] = rows
         return out if self.has_person_axis else out[:, 0]
 
     def mean_over_persons(self, rows: torch.Tensor) -> torch.Tensor:
@@ -159,12 +168,19 @@ class FoldedSkeletons:
 
 
 def fold_persons(
-    config: CascadeFormerConfig, skeletons: torch.Tensor, attention_mask: torch.Tensor | None
+    config: CascadeFormerConfig,
+    skeletons: torch.Tensor,
+    attention_mask: torch.Tensor | None,
+    keep_absent: bool = False,
 ) -> FoldedSkeletons:
     """Check the inputs against the config and fold the present persons into the batch.
 
     A person is present when any of its coordinates in a valid frame is non-zero; the first person always counts
     as present so that every clip yields an output. Raises `ValueError` naming what was expected and given.
+
+    `keep_absent=True` keeps every (clip, person) row, absent persons included, so that the folding is a reshape
+    that does not depend on the data (what `torch.export` and `torch.compile` need); callers that average over
+    `person_mask` (the classifier) get the same result, since absent rows are zeroed before the average.
     """
     if not isinstance(skeletons, torch.Tensor):
         raise ValueError(f"skeletons must be a torch.Tensor, got {type(skeletons).__name__}")
@@ -213,8 +229,8 @@ def fold_persons(
     valid = skeletons if frame_mask is None else skeletons * frame_mask[:, None, :, None, None]
     person_mask = valid.flatten(2).ne(0).any(-1)
     person_mask[:, 0] = True
-    if persons == 1 or bool(person_mask.all()):
-        # Every person present: a view, no copy.
+    if persons == 1 or keep_absent or bool(person_mask.all()):
+        # Every person present (or every row kept): a view, no copy.
         folded_frames = skeletons.reshape(batch * persons, frames, joints, channels)
         if frame_mask is not None:
             frame_mask = frame_mask.repeat_interleave(persons, dim=0)
@@ -222,7 +238,7 @@ def fold_persons(
         folded_frames = skeletons[person_mask]
         if frame_mask is not None:
             frame_mask = frame_mask.unsqueeze(1).expand(batch, persons, frames)[person_mask]
-    return FoldedSkeletons(folded_frames, frame_mask, person_mask, has_person_axis)
+    return FoldedSkeletons(folded_frames, frame_mask, person_mask, has_person_axis, keep_absent)
 
 
 def masked_mean(hidden_states: torch.Tensor, token_mask: torch.Tensor | None) -> torch.Tensor:
@@ -1307,7 +1323,9 @@ class CascadeFormerForSequenceClassification(CascadeFormerPreTrainedModel):
         output_hidden_states = (
             output_hidden_states if output_hidden_states is not None else self.config.output_hidden_states
         )
-        folded = fold_persons(self.config, skeletons, attention_mask)
+        # Exporting or compiling: fold without data-dependent shapes; absent persons are then encoded too but
+        # weigh nothing in the average over persons, so the logits are the eager ones.
+        folded = fold_persons(self.config, skeletons, attention_mask, keep_absent=torch.compiler.is_compiling())
         stage1 = self.cascadeformer.encode(folded.frames, folded.frame_mask, output_attentions, output_hidden_states)
         tokens = stage1.last_hidden_state
         if self.cascade_encoder is not None:
