@@ -6,9 +6,10 @@ and pictures.
     cascadeformer render curves RUN_DIR -o curves.png
     cascadeformer render confusion metrics_test.json -o confusion.png
     cascadeformer prepare BENCHMARK --raw-dir DIR --output-dir OUT [...]   (dataset_scripts/BENCHMARK.py)
-    cascadeformer pretrain|finetune|evaluate [...]                         (examples/*.py, source checkouts)
+    cascadeformer pretrain|finetune|evaluate|recipe [...]                  (examples/*.py, source checkouts)
     cascadeformer info CHECKPOINT_OR_PRESET
     cascadeformer convert-official --dataset penn --variant 1.0 --checkpoint-dir DIR --output-dir OUT
+    cascadeformer export --model CKPT --output model.onnx|model.pt2 [--num-frames N] [--format onnx|torch]
 
 Mistakes in the command line or its inputs (a missing file, an unknown format, a clip that does not fit the model)
 end with one line `cascadeformer <command>: error: ...` and exit status 2; set `CASCADEFORMER_DEBUG=1` to see the
@@ -35,6 +36,7 @@ EXAMPLE_COMMANDS = {
     "pretrain": "masked skeleton pretraining (examples/pretrain.py); --help for its options",
     "finetune": "fine-tune a classifier with Trainer (examples/finetune.py); --help for its options",
     "evaluate": "metrics and a confusion matrix of a classifier (examples/evaluate.py); --help for its options",
+    "recipe": "build, pretrain, fine-tune and evaluate a benchmark in one command (examples/recipe.py)",
 }
 EXAMPLES_ENV = "HF_CASCADEFORMER_EXAMPLES"
 
@@ -316,6 +318,7 @@ def build_parser() -> argparse.ArgumentParser:
         commands.add_parser(name, add_help=False, help=text)
     _add_info(commands)
     _add_convert_official(commands)
+    _add_export(commands)
     return parser
 
 
@@ -417,6 +420,72 @@ def _add_convert_official(commands: Any) -> None:
         "[the training value, 8]",
     )
     convert.set_defaults(handler=_convert_official)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# export
+
+EXPORT_SUFFIXES = {".onnx": "onnx", ".pt2": "torch"}
+
+
+def _export(args: argparse.Namespace) -> None:
+    from . import export
+
+    output = Path(args.output)
+    suffix_format = EXPORT_SUFFIXES.get(output.suffix.lower())
+    export_format = args.format or suffix_format
+    if export_format is None:
+        raise UserError(f"{output}: name the output .onnx or .pt2, or choose --format onnx|torch")
+    if suffix_format is not None and suffix_format != export_format:
+        raise UserError(f"{output}: --format {export_format} does not write a {output.suffix} file")
+    if args.num_frames is not None and args.num_frames < 1:
+        raise UserError(f"--num-frames must be at least 1, got {args.num_frames}")
+    if args.batch_size is not None and args.batch_size < 1:
+        raise UserError(f"--batch-size must be at least 1, got {args.batch_size}")
+    if output.is_dir():
+        raise UserError(f"{output}: is a folder; name the file to write")
+    if export_format == "onnx":
+        export.require_onnx()  # before the model loads: a missing extra is the quicker answer
+    model, extractor = _load_model_and_extractor(args.model)
+    num_frames = args.num_frames if args.num_frames is not None else extractor.num_frames
+    if num_frames is None:
+        raise UserError(f"{args.model} pads clips to the longest of a batch; give the frame count with --num-frames")
+    options = {"batch_size": args.batch_size, "attention_mask": not args.no_attention_mask}
+    if export_format == "onnx":
+        written = export.export_onnx(model, output, num_frames, **options)
+    else:
+        written = export.save_exported(export.export_classifier(model, num_frames, **options), output)
+    batch = "any batch size" if args.batch_size is None else f"batch size {args.batch_size}"
+    inputs = "skeletons" if args.no_attention_mask else "skeletons, attention_mask"
+    print(f"wrote {written} ({export_format}; inputs {inputs}; {num_frames} frames, {batch}; logits match eager)")
+
+
+def _add_export(commands: Any) -> None:
+    export = commands.add_parser(
+        "export",
+        help="export a classifier for deployment: ONNX (.onnx) or torch.export (.pt2), checked against eager",
+        description="Export a classifier checkpoint for a fixed frame count: inputs skeletons (batch, persons, "
+        "frames, joints, channels) float32 and attention_mask (batch, frames) int64, output logits (batch, labels). "
+        "The batch axis is dynamic unless --batch-size is given. The written model's logits are compared with the "
+        'eager model\'s before the file is put in place. ONNX needs pip install "hf-cascadeformer[onnx]"; load a '
+        ".pt2 with torch.export.load(path).module().",
+    )
+    export.add_argument("--model", "-m", required=True, help="a classifier checkpoint folder or Hub id")
+    export.add_argument("--output", "-o", required=True, help="the file to write: model.onnx or model.pt2")
+    export.add_argument(
+        "--num-frames",
+        type=int,
+        default=None,
+        help="frames per clip, fixed in the exported model [the checkpoint's feature extractor setting]",
+    )
+    export.add_argument(
+        "--format", choices=("onnx", "torch"), default=None, help="onnx or torch (.pt2) [from the output suffix]"
+    )
+    export.add_argument("--batch-size", type=int, default=None, help="a fixed batch size [dynamic]")
+    export.add_argument(
+        "--no-attention-mask", action="store_true", help="take skeletons only (every frame counts as valid)"
+    )
+    export.set_defaults(handler=_export)
 
 
 def _add_info(commands: Any) -> None:
