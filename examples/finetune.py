@@ -48,7 +48,8 @@ from hf_cascadeformer.training import (
 
 # Named recipes: model fields (used when training from scratch without --preset) and training settings.
 # The paper recipes keep the paper's optimiser settings (REFERENCE section 2); their epoch counts are the paper's
-# GPU budgets, so pass --num-epochs to fit a CPU.
+# GPU budgets, so pass --num-epochs to fit a CPU. Optional keys: "augment" (keyword arguments of
+# `make_train_transform`), "extractor" (feature-extractor fields, e.g. scale normalisation) and "label_smoothing".
 RECIPES: dict[str, dict[str, Any]] = {
     "embedded": {
         "model": {
@@ -67,6 +68,50 @@ RECIPES: dict[str, dict[str, Any]] = {
         "num_epochs": 12,
         "warmup_ratio": 0.1,
         "flip": 0.0,
+    },
+    # The CPU recipes of `examples/recipe.py` (chosen on the validation protocols, see the README).
+    "nucla-cpu": {
+        "model": {
+            "hidden_size": 128,
+            "num_hidden_layers": 2,
+            "num_attention_heads": 4,
+            "intermediate_size": 256,
+            "max_frames": 64,
+            "hidden_dropout_prob": 0.1,
+            "attention_probs_dropout_prob": 0.0,
+        },
+        "num_frames": 32,
+        "learning_rate": 1e-3,
+        "weight_decay": 0.05,
+        "batch_size": 32,
+        "num_epochs": 60,
+        "warmup_ratio": 0.1,
+        "flip": 0.0,
+        "label_smoothing": 0.1,
+        # Cross-view: a wide rotation about the vertical axis stands in for the unseen camera.
+        "augment": {"max_rotation_radians": {"x": 0.3, "y": 1.0, "z": 0.3}, "scale": (0.8, 1.2)},
+        "extractor": {"scale_normalization": True},
+    },
+    "penn_action-cpu": {
+        "model": {
+            "hidden_size": 128,
+            "num_hidden_layers": 2,
+            "num_attention_heads": 4,
+            "intermediate_size": 256,
+            "max_frames": 64,
+            "hidden_dropout_prob": 0.1,
+            "attention_probs_dropout_prob": 0.0,
+        },
+        "num_frames": 32,
+        "learning_rate": 1e-3,
+        "weight_decay": 0.05,
+        "batch_size": 32,
+        "num_epochs": 60,
+        "warmup_ratio": 0.1,
+        "flip": 0.5,
+        "label_smoothing": 0.1,
+        "augment": {"scale": (0.8, 1.2)},
+        "extractor": {"scale_normalization": True},
     },
     "penn_action": {
         "preset": "penn_action-1.0",
@@ -119,7 +164,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--no-cascade", action="store_true", help="plain head on pooled stage-1 features (ablation)")
     parser.add_argument("--freeze-encoder", action="store_true", help="keep stage 1 frozen")
     parser.add_argument("--label-fraction", type=float, default=None, help="train on a stratified share, e.g. 0.01")
-    parser.add_argument("--validation-fraction", type=float, default=0.1, help="held-out share of train [%(default)s]")
+    parser.add_argument(
+        "--validation-fraction",
+        type=float,
+        default=0.1,
+        help="held-out share of train to select the checkpoint on [%(default)s]; 0 trains on every training clip "
+        "and keeps the last model (a dataset's own validation split is always used when it has one)",
+    )
     parser.add_argument("--batch-size", type=int, default=None)
     parser.add_argument("--learning-rate", type=float, default=None)
     parser.add_argument("--weight-decay", type=float, default=None)
@@ -149,7 +200,9 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     set_seed(args.seed)  # before the model is built: its initial weights come from this seed
 
     dataset_dict = load_dataset_dict(args.dataset, args.dataset_config, seed=args.seed)
-    dataset_dict = with_validation_split(dataset_dict, args.validation_fraction, seed=args.seed)
+    if args.validation_fraction > 0 or "validation" in dataset_dict:
+        dataset_dict = with_validation_split(dataset_dict, args.validation_fraction, seed=args.seed)
+    select = "validation" in dataset_dict
     if args.label_fraction is not None:
         dataset_dict["train"], _ = stratified_fraction(dataset_dict["train"], args.label_fraction, seed=args.seed)
     geometry = DataGeometry.of(dataset_dict["train"])
@@ -172,17 +225,23 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
             extractor = CascadeFormerFeatureExtractor.from_model_config(model.config)
         if num_frames is not None:
             extractor.num_frames = num_frames
+        for key, value in recipe.get("extractor", {}).items():
+            setattr(extractor, key, value)
     else:
         config = build_config(geometry, args.preset or recipe.get("preset"), recipe.get("model"), overrides)
         model = AutoModelForSequenceClassification.from_config(config)
-        extractor = CascadeFormerFeatureExtractor.from_model_config(config, num_frames=num_frames)
+        extractor = CascadeFormerFeatureExtractor.from_model_config(
+            config, num_frames=num_frames, **recipe.get("extractor", {})
+        )
         if num_frames is None:
             extractor.num_frames = None  # pad each batch to its longest clip (the paper's Penn Action setting)
 
     train_dataset = dataset_dict["train"]
     if not args.no_augmentation:
         layout = layout_for(geometry)
-        augment = make_train_transform(layout, geometry.num_channels, flip_probability=recipe["flip"])
+        augment = make_train_transform(
+            layout, geometry.num_channels, flip_probability=recipe["flip"], **recipe.get("augment", {})
+        )
         train_dataset = AugmentedDataset(train_dataset, augment)
     batch_size = args.batch_size or recipe["batch_size"]
     num_epochs = args.num_epochs if args.num_epochs is not None else recipe["num_epochs"]
@@ -204,12 +263,13 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         warmup_steps=round(recipe["warmup_ratio"] * total_steps),
         bf16=args.bf16,
         fp16=args.fp16,
-        eval_strategy="steps",
+        label_smoothing_factor=recipe.get("label_smoothing", 0.0),
+        eval_strategy="steps" if select else "no",
         eval_steps=eval_every,
         save_strategy="steps",
         save_steps=eval_every,
         save_total_limit=2,
-        load_best_model_at_end=True,
+        load_best_model_at_end=select,
         metric_for_best_model="accuracy",
         logging_steps=max(1, min(10, eval_every)),
         remove_unused_columns=False,
@@ -225,7 +285,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         model=model,
         args=training_args,
         train_dataset=train_dataset,
-        eval_dataset=dataset_dict["validation"],
+        eval_dataset=dataset_dict["validation"] if select else None,
         data_collator=SkeletonCollator(extractor),
         compute_metrics=compute_metrics,
     )
@@ -238,9 +298,10 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     trainer.train(resume_from_checkpoint=resume)
 
     results: dict[str, float] = {"world_size": training_args.world_size}
-    validation = trainer.evaluate(dataset_dict["validation"], metric_key_prefix="validation")
-    results.update(validation)
-    evaluated_split = "validation"
+    evaluated_split = None
+    if select:
+        results.update(trainer.evaluate(dataset_dict["validation"], metric_key_prefix="validation"))
+        evaluated_split = "validation"
     if "test" in dataset_dict and len(dataset_dict["test"]) > 0:
         results.update(trainer.evaluate(dataset_dict["test"], metric_key_prefix="test"))
         evaluated_split = "test"
@@ -249,7 +310,8 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         trainer.save_model(str(output_dir))
         extractor.save_pretrained(str(output_dir))
         save_results(output_dir, results)
-        metrics = {key.split("_", 1)[1]: value for key, value in results.items() if key.startswith(evaluated_split)}
+        prefix = f"{evaluated_split}_"
+        metrics = {key.removeprefix(prefix): value for key, value in results.items() if key.startswith(prefix)}
         card = render_model_card(
             model.config,
             model_name=args.push_to_hub or output_dir.name,
@@ -270,9 +332,14 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
 def _describe_training(args: argparse.Namespace, training_args: TrainingArguments, dataset_dict: Any) -> str:
     counts = ", ".join(f"{name} {len(split)}" for name, split in dataset_dict.items())
     start = f"from `{args.model}`" if args.model else "from scratch"
+    selection = (
+        f"validation held out from train with seed {args.seed}, used to select the checkpoint"
+        if "validation" in dataset_dict
+        else "no validation split: the last checkpoint is kept"
+    )
     return (
-        f"Fine-tuned {start} on `{args.dataset}` ({counts} clips; validation held out from train with seed "
-        f"{args.seed}, used to select the checkpoint) with `examples/finetune.py --recipe {args.recipe}`: AdamW, "
+        f"Fine-tuned {start} on `{args.dataset}` ({counts} clips; {selection}) with "
+        f"`examples/finetune.py --recipe {args.recipe}`: AdamW, "
         f"learning rate {training_args.learning_rate:g}, weight decay {training_args.weight_decay:g}, cosine schedule, "
         f"batch {training_args.per_device_train_batch_size}, "
         + (

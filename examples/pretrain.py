@@ -66,6 +66,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--weight-decay", type=float, default=0.05)
     parser.add_argument("--warmup-ratio", type=float, default=0.05, help="share of steps with linear warm-up")
     parser.add_argument("--num-frames", type=int, default=32, help="frames per clip (interpolated) [%(default)s]")
+    parser.add_argument(
+        "--scale-normalization", action="store_true", help="scale every clip to unit radius (feature extractor)"
+    )
     parser.add_argument("--mixed-precision", choices=("no", "bf16", "fp16"), default=None, help="overrides accelerate")
     parser.add_argument("--checkpoint-every", type=int, default=100, help="steps between checkpoints [%(default)s]")
     parser.add_argument("--keep-checkpoints", type=int, default=2, help="how many checkpoints to keep")
@@ -158,7 +161,7 @@ def main(argv: list[str] | None = None) -> Path:
     config = build_config(geometry, args.preset, EMBEDDED_MODEL, overrides)
     model = AutoModelForPreTraining.from_config(config)
     extractor = CascadeFormerFeatureExtractor.from_model_config(
-        config, num_frames=args.num_frames, resampling="interpolate"
+        config, num_frames=args.num_frames, resampling="interpolate", scale_normalization=args.scale_normalization
     )
     collate = SkeletonCollator(extractor, include_labels=False)
 

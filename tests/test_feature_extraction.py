@@ -52,6 +52,24 @@ def test_centering_on_the_root_joint_and_scale_normalization():
     assert np.linalg.norm(scaled["skeletons"][0, 0], axis=-1).max() == pytest.approx(1.0, rel=1e-5)
 
 
+def test_facing_joints_turn_every_view_of_a_clip_to_the_same_front_view():
+    clip = np.random.default_rng(0).normal(size=(8, 2, 25, 3)).astype(np.float32)
+    clip[:, 1] = 0.0  # the second person is absent: it stays zero
+    extractor = CascadeFormerFeatureExtractor(num_frames=8, max_frames=8, num_persons=2, facing_joints=(16, 12))
+    front = extractor(clip)["skeletons"][0]
+    across = front[0, 0, 12] - front[0, 0, 16]
+    assert across[0] > 0 and abs(across[2]) < 1e-5  # the hips of the first frame lie along +x
+    for angle in (0.7, -2.5):  # the same clip filmed from another side of the person (rotated about y)
+        cos, sin = np.cos(angle), np.sin(angle)
+        turn = np.array([[cos, 0.0, sin], [0.0, 1.0, 0.0], [-sin, 0.0, cos]], dtype=np.float32)
+        np.testing.assert_allclose(extractor(clip @ turn.T)["skeletons"][0], front, atol=1e-5)
+    assert not front[1].any()  # (persons, frames, joints, channels)
+    with pytest.raises(ValueError, match="facing_joints must be two joint indices"):
+        CascadeFormerFeatureExtractor(facing_joints=(16, 25))
+    with pytest.raises(ValueError, match="needs 3D clips"):
+        CascadeFormerFeatureExtractor(num_joints=13, num_channels=2, root_joint=0, facing_joints=(1, 2))
+
+
 def test_batch_padded_to_the_longest_clip_when_num_frames_is_none():
     extractor = CascadeFormerFeatureExtractor(num_frames=None, max_frames=50)
     out = extractor([walking_clip(7), walking_clip(12)])

@@ -42,6 +42,9 @@ class CascadeFormerFeatureExtractor(FeatureExtractionMixin):
         centering (`str`, defaults to `"first_frame"`): `"first_frame"`, `"per_frame"` or `"none"`.
         root_joint (`int`, defaults to 1): joint to centre on (0-based; 1 is NTU's spine middle).
         scale_normalization (`bool`, defaults to `False`): scale each clip to unit radius around the root.
+        facing_joints (`tuple[int, int]`, *optional*): for 3D clips, two joints across the body (e.g. the hips,
+            `(16, 12)` for NTU and N-UCLA: right, left) whose line in the first present frame is turned about the
+            vertical (y) axis to point along +x, so every clip is seen from the front whatever the camera.
     """
 
     model_input_names = ["skeletons", "attention_mask"]
@@ -57,6 +60,7 @@ class CascadeFormerFeatureExtractor(FeatureExtractionMixin):
         centering: str = "first_frame",
         root_joint: int = 1,
         scale_normalization: bool = False,
+        facing_joints: tuple[int, int] | list[int] | None = None,
         **kwargs: Any,
     ):
         super().__init__(**kwargs)
@@ -66,6 +70,12 @@ class CascadeFormerFeatureExtractor(FeatureExtractionMixin):
             raise ValueError(f"centering must be one of {CENTERINGS}, got {centering!r}")
         if not 0 <= root_joint < num_joints:
             raise ValueError(f"root_joint must be in [0, {num_joints}), got {root_joint}")
+        if facing_joints is not None:
+            if len(facing_joints) != 2 or not all(0 <= int(j) < num_joints for j in facing_joints):
+                raise ValueError(f"facing_joints must be two joint indices in [0, {num_joints}), got {facing_joints}")
+            if num_channels < 3:
+                raise ValueError("facing_joints turns clips about the vertical axis: it needs 3D clips (3 channels)")
+            facing_joints = [int(j) for j in facing_joints]
         if num_frames is not None and num_frames > max_frames:
             raise ValueError(f"num_frames ({num_frames}) exceeds max_frames ({max_frames})")
         if resampling == "interpolate" and num_frames is None:
@@ -79,6 +89,7 @@ class CascadeFormerFeatureExtractor(FeatureExtractionMixin):
         self.centering = centering
         self.root_joint = root_joint
         self.scale_normalization = scale_normalization
+        self.facing_joints = facing_joints
 
     @classmethod
     def from_model_config(cls, config: Any, **overrides: Any) -> CascadeFormerFeatureExtractor:
@@ -152,12 +163,28 @@ class CascadeFormerFeatureExtractor(FeatureExtractionMixin):
             if self.centering == "first_frame":
                 reference = np.broadcast_to(reference[:1], reference.shape)
             array = array - reference[:, None, None, :]
+        if self.facing_joints is not None and present.any():
+            array = self.face_front(array, int(np.argmax(present)))
         if self.scale_normalization:
             radius = np.linalg.norm(array[:, present], axis=-1).max()
             if radius > 0:
                 array = array / radius
         array[:, ~present] = 0.0  # absent persons stay exactly zero, so the model can tell they are absent
         return np.ascontiguousarray(array, dtype=np.float32)
+
+    def face_front(self, clip: np.ndarray, person: int) -> np.ndarray:
+        """Rotate `(frames, persons, joints, C)` about the vertical axis so that `person`'s line from the first to
+        the second facing joint, in its first frame with any coordinate, points along +x."""
+        frames_present = np.flatnonzero(clip[:, person].reshape(len(clip), -1).any(axis=1))
+        first, second = self.facing_joints
+        across = clip[frames_present[0], person, second] - clip[frames_present[0], person, first]
+        angle = np.arctan2(across[2], across[0])
+        cos, sin = np.cos(angle), np.sin(angle)
+        # x' = x cos + z sin, z' = -x sin + z cos: the facing line ends with z' = 0 and x' > 0.
+        rotation = np.array([[cos, 0.0, -sin], [0.0, 1.0, 0.0], [sin, 0.0, cos]], dtype=np.float32)
+        turned = clip.copy()
+        turned[..., :3] = clip[..., :3] @ rotation
+        return turned
 
     def select_persons(self, clip: np.ndarray) -> np.ndarray:
         """Keep the `num_persons` persons that move most (in their original order); pad with zeros."""

@@ -74,12 +74,14 @@ class RandomRotation(SkeletonTransform):
     """Rotate the whole clip about its centre by a random angle in [-max, max] about each axis in ``axes``.
 
     3D clips rotate about x, y and z (``axes`` picks which; y is vertical in camera frames, so ``"y"`` alone
-    simulates a camera moving around the person). 2D clips rotate in the image plane by one random angle.
+    simulates a camera moving around the person). ``max_angle_radians`` is one bound for every axis or a mapping
+    such as ``{"x": 0.3, "y": 1.0, "z": 0.3}`` (wide about the vertical axis for cross-view training). 2D clips
+    rotate in the image plane by one random angle (bound: the float, or the mapping's ``"z"``).
     """
 
     def __init__(
         self,
-        max_angle_radians: float = 0.3,
+        max_angle_radians: float | Mapping[str, float] = 0.3,
         axes: str = "xyz",
         spatial_dims: int | None = None,
         seed: int | None = None,
@@ -87,17 +89,27 @@ class RandomRotation(SkeletonTransform):
         super().__init__(seed)
         if not set(axes) <= set("xyz") or not axes:
             raise ValueError(f"axes must be a non-empty combination of 'x', 'y', 'z', got {axes!r}")
+        if isinstance(max_angle_radians, Mapping):
+            unknown = set(max_angle_radians) - set("xyz")
+            if unknown:
+                raise ValueError(f"max_angle_radians has unknown axes {sorted(unknown)}; expected 'x', 'y', 'z'")
         self.max_angle_radians = max_angle_radians
         self.axes = axes
         self.spatial_dims = spatial_dims
 
+    def _bound(self, axis: str) -> float:
+        if isinstance(self.max_angle_radians, Mapping):
+            return float(self.max_angle_radians.get(axis, 0.0))
+        return float(self.max_angle_radians)
+
     def apply(self, clip: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         dims = _spatial_dims(clip, self.spatial_dims)
         if dims == 2:
-            angle = rng.uniform(-self.max_angle_radians, self.max_angle_radians)
+            angle = rng.uniform(-self._bound("z"), self._bound("z"))
             rotation = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
         else:
-            angles = rng.uniform(-self.max_angle_radians, self.max_angle_radians, len(self.axes))
+            bounds = np.array([self._bound(axis) for axis in self.axes])
+            angles = rng.uniform(-bounds, bounds)
             rotation = _rotation_matrix(dict(zip(self.axes, angles, strict=True)))
         return _linear_about_centre(clip, rotation, dims)
 
@@ -256,7 +268,7 @@ def make_train_transform(
     num_frames: int | None = None,
     *,
     crop_ratio: tuple[float, float] = (0.5, 1.0),
-    max_rotation_radians: float | None = None,
+    max_rotation_radians: float | Mapping[str, float] | None = None,
     scale: tuple[float, float] = (0.9, 1.1),
     flip_probability: float = 0.0,
     seed: int | None = None,
