@@ -8,8 +8,9 @@ The final recipe trains on every training clip (N-UCLA views 1 and 2, Penn Actio
 seed and keeps the last model; when `--raw-dir` also holds the test files (N-UCLA view 3, Penn's `train == -1`
 clips) it evaluates on the official test split and prints its metrics. `--validate` runs the protocol that chose
 the hyper-parameters instead: N-UCLA trains on view 1 and validates on view 2 (a cross-view check), Penn Action
-holds out a seeded, stratified 10% of its training clips. `--no-pretraining`, `--objective gfp`, `--no-cascade`
-and `--variant` are the ablations. `--smoke` runs every stage for a few steps on a handful of clips.
+holds out a seeded, stratified 10% of its training clips. The recipes fine-tune from scratch (what the
+validation protocols chose at this budget); `--objective masked_joint|gfp` pretrains first, and `--no-cascade` and
+`--variant` are the other ablations. `--smoke` runs every stage for a few steps on a handful of clips.
 
 Writes into `--output-dir`: `data/` (the built benchmark), `splits/` (the splits trained and evaluated on),
 `training_splits/` (the same without validation), `pretrain/`, `model/` (the classifier with its feature
@@ -46,15 +47,17 @@ class Recipe:
     builder: str  # dataset_scripts/<builder>.py
     finetune_recipe: str  # a named recipe of examples/finetune.py (model size, optimiser, augmentation, epochs)
     variant: str  # CascadeFormer variant (frame embedding)
-    objective: str  # pretraining objective ("masked_joint" or "gfp")
+    objective: str | None  # pretraining objective ("masked_joint" or "gfp"); None: fine-tune from scratch
     pretrain_epochs: int
     pretrain_learning_rate: float
     validation: str  # how `--validate` splits the training clips, see `validation_splits`
 
 
 RECIPES: dict[str, Recipe] = {
-    "nucla": Recipe("nucla", "nucla-cpu", "1.0", "masked_joint", 40, 1e-3, "view 1 -> view 2"),
-    "penn-action": Recipe("penn_action", "penn_action-cpu", "1.0", "masked_joint", 40, 1e-3, "stratified 10%"),
+    # No pretraining by default: at this budget masked joint pretraining did not beat training from scratch on
+    # either validation protocol (the README's ablation); `--objective masked_joint|gfp` adds it.
+    "nucla": Recipe("nucla", "nucla-cpu", "1.0", None, 40, 1e-3, "view 1 -> view 2"),
+    "penn-action": Recipe("penn_action", "penn_action-cpu", "1.0", None, 40, 1e-3, "stratified 10%"),
 }
 
 # Joint-segment tokens for GFP: 4-frame segments, MAMP's masking; the width follows the recipe's model.
@@ -125,7 +128,7 @@ def model_fields(args: argparse.Namespace, recipe: Recipe, finetune: ModuleType)
     """The model's config fields: the fine-tuning recipe's size, the variant, the pretraining objective."""
     fields = dict(finetune.RECIPES[recipe.finetune_recipe]["model"])
     fields["frame_embedding"] = VARIANT_EMBEDDINGS[args.variant or recipe.variant]
-    if (args.objective or recipe.objective) == "gfp":
+    if not args.no_pretraining and (args.objective or recipe.objective) == "gfp":
         fields.update(GFP_FIELDS, decoder_hidden_size=fields["hidden_size"])
     if args.no_cascade:
         fields["use_cascade"] = False
@@ -172,11 +175,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     common = ["--dataset", str(training_dir), "--seed", str(args.seed)]
 
     model_dir = None
-    if not args.no_pretraining:
+    objective = None if args.no_pretraining else args.objective or recipe.objective
+    if objective:
         model_dir = output_dir / "pretrain"
         epochs = args.pretrain_epochs if args.pretrain_epochs is not None else recipe.pretrain_epochs
         pretrain_args = [*common, "--output-dir", str(model_dir), "--config", str(config_file)]
-        pretrain_args += ["--objective", args.objective or recipe.objective, "--num-frames", num_frames]
+        pretrain_args += ["--objective", objective, "--num-frames", num_frames]
         pretrain_args += ["--learning-rate", str(recipe.pretrain_learning_rate), "--batch-size", "32"]
         pretrain_args += ["--checkpoint-every", "1000000"]  # a short run: resuming the recipe restarts a stage
         if settings.get("extractor", {}).get("scale_normalization"):
@@ -214,7 +218,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "protocol": f"validation ({recipe.validation})" if args.validate else "final (all training clips)",
         "clips": {name: len(split) for name, split in splits.items()},
         "model": fields,
-        "pretraining": None if args.no_pretraining else args.objective or recipe.objective,
+        "pretraining": objective,
         "seed": args.seed,
         "smoke": args.smoke,
         "metrics": {split: {k: v for k, v in m.items() if isinstance(v, float)} for split, m in metrics.items()},

@@ -25,9 +25,8 @@ def test_nucla_recipe_smoke_on_the_cross_view_validation_protocol(tmp_path, shar
     names = sorted(p.name for p in (shared_data / "nucla" / "all_sqe").glob("*.json"))[::25]
     raw = copy_raw_files(shared_data / "nucla" / "all_sqe", tmp_path / "raw" / "all_sqe", names)
     output = tmp_path / "run"
-    summary = load_example("recipe").main(
-        ["nucla", "--raw-dir", str(raw.parent), "--output-dir", str(output), "--validate", "--smoke"]
-    )
+    args = ["nucla", "--raw-dir", str(raw.parent), "--validate", "--smoke", "--objective", "masked_joint"]
+    summary = load_example("recipe").main([*args, "--output-dir", str(output)])
     # View 1 trains, view 2 validates: no clip of one view lands in the other split.
     splits = __import__("datasets").load_from_disk(str(output / "splits"))
     assert set(splits["train"]["view"]) == {1} and set(splits["validation"]["view"]) == {2}
@@ -41,9 +40,7 @@ def test_nucla_recipe_smoke_on_the_cross_view_validation_protocol(tmp_path, shar
     assert (output / "pretrain" / "model.safetensors").is_file()
 
     # Deterministic given the seed: a second run prints the same accuracy and ends with the same weights.
-    again = load_example("recipe").main(
-        ["nucla", "--raw-dir", str(raw.parent), "--output-dir", str(tmp_path / "again"), "--validate", "--smoke"]
-    )
+    again = load_example("recipe").main([*args, "--output-dir", str(tmp_path / "again")])
     assert again["metrics"] == summary["metrics"]
     first, second = (load_file(path / "model" / "model.safetensors") for path in (output, tmp_path / "again"))
     assert all(torch.equal(first[name], second[name]) for name in first)
