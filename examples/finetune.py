@@ -50,6 +50,28 @@ from hf_cascadeformer.training import (
 # The paper recipes keep the paper's optimiser settings (REFERENCE section 2); their epoch counts are the paper's
 # GPU budgets, so pass --num-epochs to fit a CPU. Optional keys: "augment" (keyword arguments of
 # `make_train_transform`), "extractor" (feature-extractor fields, e.g. scale normalisation) and "label_smoothing".
+# What the CPU recipes share: a small model trained from scratch for 60 epochs on unit-radius clips.
+CPU_RECIPE: dict[str, Any] = {
+    "model": {
+        "hidden_size": 128,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 4,
+        "intermediate_size": 256,
+        "max_frames": 64,
+        "hidden_dropout_prob": 0.1,
+        "attention_probs_dropout_prob": 0.0,
+    },
+    "num_frames": 32,
+    "learning_rate": 1e-3,
+    "weight_decay": 0.05,
+    "batch_size": 32,
+    "num_epochs": 60,
+    "warmup_ratio": 0.1,
+    "flip": 0.0,
+    "label_smoothing": 0.1,
+    "augment": {"scale": (0.8, 1.2)},
+    "extractor": {"scale_normalization": True},
+}
 RECIPES: dict[str, dict[str, Any]] = {
     "embedded": {
         "model": {
@@ -71,48 +93,11 @@ RECIPES: dict[str, dict[str, Any]] = {
     },
     # The CPU recipes of `examples/recipe.py` (chosen on the validation protocols, see the README).
     "nucla-cpu": {
-        "model": {
-            "hidden_size": 128,
-            "num_hidden_layers": 2,
-            "num_attention_heads": 4,
-            "intermediate_size": 256,
-            "max_frames": 64,
-            "hidden_dropout_prob": 0.1,
-            "attention_probs_dropout_prob": 0.0,
-        },
-        "num_frames": 32,
-        "learning_rate": 1e-3,
-        "weight_decay": 0.05,
-        "batch_size": 32,
-        "num_epochs": 60,
-        "warmup_ratio": 0.1,
-        "flip": 0.0,
-        "label_smoothing": 0.1,
+        **CPU_RECIPE,
         # Cross-view: a wide rotation about the vertical axis stands in for the unseen camera.
         "augment": {"max_rotation_radians": {"x": 0.3, "y": 1.0, "z": 0.3}, "scale": (0.8, 1.2)},
-        "extractor": {"scale_normalization": True},
     },
-    "penn_action-cpu": {
-        "model": {
-            "hidden_size": 128,
-            "num_hidden_layers": 2,
-            "num_attention_heads": 4,
-            "intermediate_size": 256,
-            "max_frames": 64,
-            "hidden_dropout_prob": 0.1,
-            "attention_probs_dropout_prob": 0.0,
-        },
-        "num_frames": 32,
-        "learning_rate": 1e-3,
-        "weight_decay": 0.05,
-        "batch_size": 32,
-        "num_epochs": 60,
-        "warmup_ratio": 0.1,
-        "flip": 0.5,
-        "label_smoothing": 0.1,
-        "augment": {"scale": (0.8, 1.2)},
-        "extractor": {"scale_normalization": True},
-    },
+    "penn_action-cpu": {**CPU_RECIPE, "flip": 0.5},
     "penn_action": {
         "preset": "penn_action-1.0",
         "num_frames": None,

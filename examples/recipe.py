@@ -181,13 +181,16 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         epochs = args.pretrain_epochs if args.pretrain_epochs is not None else recipe.pretrain_epochs
         pretrain_args = [*common, "--output-dir", str(model_dir), "--config", str(config_file)]
         pretrain_args += ["--objective", objective, "--num-frames", num_frames]
-        pretrain_args += ["--learning-rate", str(recipe.pretrain_learning_rate), "--batch-size", "32"]
+        pretrain_args += [
+            "--learning-rate",
+            str(recipe.pretrain_learning_rate),
+            "--batch-size",
+            "8" if args.smoke else "32",
+        ]
         pretrain_args += ["--checkpoint-every", "1000000"]  # a short run: resuming the recipe restarts a stage
         if settings.get("extractor", {}).get("scale_normalization"):
             pretrain_args.append("--scale-normalization")
         pretrain_args += steps or ["--num-epochs", str(epochs)]
-        if args.smoke:
-            pretrain_args += ["--batch-size", "8"]
         pretrain.main(pretrain_args)
         mark = lap("pretrain", mark)
 

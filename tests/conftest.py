@@ -31,6 +31,21 @@ def shared_data() -> Path:
     return root
 
 
+# The start of a script run with `python -c` in a fresh interpreter where importing hf_cascadeformer fails, as in an
+# environment without the package: what loading a checkpoint's remote code must work in.
+WITHOUT_PACKAGE = """
+import importlib.abc, json, sys
+
+class BlockPackage(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name == "hf_cascadeformer" or name.startswith("hf_cascadeformer."):
+            raise ImportError("hf_cascadeformer is deliberately not importable here")
+        return None
+
+sys.meta_path.insert(0, BlockPackage())
+"""
+
+
 def load_example(name: str) -> ModuleType:
     """Import `examples/<name>.py` as a module (by path: `evaluate` would otherwise be the HF library)."""
     spec = importlib.util.spec_from_file_location(f"example_{name}", REPO_ROOT / "examples" / f"{name}.py")

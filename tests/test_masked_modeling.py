@@ -10,6 +10,7 @@ import textwrap
 
 import pytest
 import torch
+from conftest import WITHOUT_PACKAGE
 from transformers import AutoModelForPreTraining
 
 from hf_cascadeformer import (
@@ -439,17 +440,8 @@ def test_linear_probe_trains_on_features_and_extracts_from_rows():
     assert 0.0 <= linear_probe(model, data["train"], data["test"], extractor, epochs=2).accuracy <= 1.0
 
 
-REMOTE_LOADER = textwrap.dedent(
+REMOTE_LOADER = WITHOUT_PACKAGE + textwrap.dedent(
     """
-    import importlib.abc, json, sys
-
-    class BlockPackage(importlib.abc.MetaPathFinder):
-        def find_spec(self, name, path=None, target=None):
-            if name == "hf_cascadeformer" or name.startswith("hf_cascadeformer."):
-                raise ImportError("hf_cascadeformer is deliberately not importable here")
-            return None
-
-    sys.meta_path.insert(0, BlockPackage())
     import torch
     from transformers import AutoModelForPreTraining, AutoModelForSequenceClassification
 

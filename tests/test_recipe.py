@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 
+import datasets
 import numpy as np
 import pytest
 import scipy.io
@@ -28,7 +29,7 @@ def test_nucla_recipe_smoke_on_the_cross_view_validation_protocol(tmp_path, shar
     args = ["nucla", "--raw-dir", str(raw.parent), "--validate", "--smoke", "--objective", "masked_joint"]
     summary = load_example("recipe").main([*args, "--output-dir", str(output)])
     # View 1 trains, view 2 validates: no clip of one view lands in the other split.
-    splits = __import__("datasets").load_from_disk(str(output / "splits"))
+    splits = datasets.load_from_disk(str(output / "splits"))
     assert set(splits["train"]["view"]) == {1} and set(splits["validation"]["view"]) == {2}
     assert summary["pretraining"] == "masked_joint" and summary["model"]["frame_embedding"] == "linear"
     assert set(summary["seconds"]) == {"data", "pretrain", "finetune", "evaluate", "total"}

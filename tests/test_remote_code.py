@@ -10,6 +10,7 @@ import textwrap
 
 import pytest
 import torch
+from conftest import WITHOUT_PACKAGE
 
 from hf_cascadeformer import (
     CascadeFormerConfig,
@@ -19,17 +20,8 @@ from hf_cascadeformer import (
 )
 
 # Runs in a fresh interpreter where importing hf_cascadeformer fails, as in an environment without the package.
-LOADER = textwrap.dedent(
+LOADER = WITHOUT_PACKAGE + textwrap.dedent(
     """
-    import importlib.abc, json, sys
-
-    class BlockPackage(importlib.abc.MetaPathFinder):
-        def find_spec(self, name, path=None, target=None):
-            if name == "hf_cascadeformer" or name.startswith("hf_cascadeformer."):
-                raise ImportError("hf_cascadeformer is deliberately not importable here")
-            return None
-
-    sys.meta_path.insert(0, BlockPackage())
     import torch
     from transformers import AutoFeatureExtractor, AutoModel, AutoModelForSequenceClassification
 
