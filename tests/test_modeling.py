@@ -15,6 +15,9 @@ from hf_cascadeformer import (
     CascadeFormerForSequenceClassification,
     CascadeFormerModel,
 )
+from hf_cascadeformer.data.skeletons import NUCLA_LAYOUT
+from hf_cascadeformer.modeling_cascadeformer import skeleton_streams
+from hf_cascadeformer.training import DataGeometry, build_config
 
 VARIANTS = [
     {"frame_embedding": "linear"},
@@ -213,6 +216,63 @@ def test_an_absent_second_person_changes_nothing():
 def test_a_single_frame_clip_works():
     model = CascadeFormerForSequenceClassification(tiny_config()).eval()
     assert model(random_clips(frames=1)).logits.shape == (3, 3)
+
+
+def test_bone_and_motion_streams_are_computed_from_the_joints():
+    frames = torch.randn(2, 6, 5, 3)
+    frame_mask = torch.tensor([[1, 1, 1, 1, 1, 1], [1, 1, 1, 1, 0, 0]], dtype=torch.bool)
+    parents = (0, 0, 1, 1, 3)
+    streams = skeleton_streams(frames, frame_mask, ("joint", "bone", "motion"), parents)
+    assert streams.shape == (2, 6, 5, 9)
+    torch.testing.assert_close(streams[..., :3], frames)
+    torch.testing.assert_close(streams[:, :, 4, 3:6], frames[:, :, 4] - frames[:, :, 3])
+    assert streams[:, :, 0, 3:6].abs().sum() == 0  # the root is its own parent
+    torch.testing.assert_close(streams[0, :5, :, 6:], frames[0, 1:] - frames[0, :5])
+    torch.testing.assert_close(streams[1, :3, :, 6:], frames[1, 1:4] - frames[1, :3])
+    # No motion out of the last frame, nor out of the last valid frame into padding.
+    assert streams[0, 5, :, 6:].abs().sum() == 0 and streams[1, 3:, :, 6:].abs().sum() == 0
+
+
+def test_a_model_with_input_streams_ignores_padding_and_round_trips(tmp_path):
+    config = tiny_config(input_streams=["joint", "bone", "motion"], bone_parents=[0, 0, 1, 1, 3])
+    model = CascadeFormerForSequenceClassification(config).eval()
+    assert model.cascadeformer.embeddings.projection.in_features == 5 * 9
+    clips = random_clips(frames=10)
+    padded = torch.cat([clips, 5 * torch.randn(3, 2, 7, 5, 3)], dim=2)
+    mask = torch.cat([torch.ones(3, 10), torch.zeros(3, 7)], dim=1).long()
+    with torch.no_grad():
+        logits = model(clips).logits
+        torch.testing.assert_close(model(padded, mask).logits, logits, rtol=1e-5, atol=1e-5)
+    model.save_pretrained(tmp_path)
+    loaded = AutoModelForSequenceClassification.from_pretrained(tmp_path).eval()
+    assert loaded.config.input_streams == ["joint", "bone", "motion"]
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(clips).logits, logits, rtol=0, atol=0)
+
+
+def test_build_config_takes_the_bone_tree_from_the_skeleton_layout():
+    geometry = DataGeometry(num_persons=1, num_joints=20, num_channels=3, class_names=("a", "b"))
+    config = build_config(geometry, defaults={"input_streams": ["joint", "bone"]})
+    parents = config.bone_parents
+    assert parents[NUCLA_LAYOUT.root_joint] == NUCLA_LAYOUT.root_joint
+    edges = {frozenset(bone) for bone in NUCLA_LAYOUT.bones}
+    assert all(frozenset((joint, parent)) in edges for joint, parent in enumerate(parents) if joint != parent)
+    assert build_config(geometry).bone_parents is None  # joints only: no tree needed
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"input_streams": ["joint", "velocity"]}, "input_streams must be distinct names"),
+        ({"input_streams": []}, "input_streams must be distinct names"),
+        ({"input_streams": ["bone"]}, "needs bone_parents"),
+        ({"input_streams": ["motion"], "token_layout": "joint_segment"}, "need token_layout='frame'"),
+        ({"bone_parents": [0, 0, 1]}, "one joint index in"),
+    ],
+)
+def test_bad_input_streams_are_refused(fields, message):
+    with pytest.raises(ValueError, match=message):
+        tiny_config(**fields)
 
 
 @pytest.mark.parametrize(

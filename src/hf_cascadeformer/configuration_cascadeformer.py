@@ -12,6 +12,7 @@ from typing import Any
 from transformers import PreTrainedConfig
 
 FRAME_EMBEDDINGS = ("linear", "conv", "spatial_attention")
+INPUT_STREAMS = ("joint", "bone", "motion")
 SPATIAL_ATTENTION_STYLES = ("project_back", "split")
 LAYER_NORM_POSITIONS = ("pre", "post")
 CLASSIFIER_HEADS = ("linear", "mlp")
@@ -65,6 +66,14 @@ class CascadeFormerConfig(PreTrainedConfig):
             of its frames is.
         segment_length (`int`, *optional*, defaults to 4):
             Frames per joint-segment token.
+        input_streams (`list[str]`, *optional*, defaults to `["joint"]`):
+            What the frame embedding sees of each joint, concatenated along the channels: `"joint"` (the
+            coordinates), `"bone"` (the joint minus its parent joint, see `bone_parents`) and `"motion"` (the joint
+            in the next frame minus the joint now; zero on the last valid frame). Computed inside the model from the
+            coordinates, so the feature extractor and every input stay the same. Frame tokens only.
+        bone_parents (`list[int]`, *optional*):
+            The parent of every joint (the root is its own parent, so its bone is zero); needed for the `"bone"`
+            stream. The training scripts fill it in from the dataset's skeleton layout.
         frame_embedding (`str`, *optional*, defaults to `"linear"`):
             How a frame becomes a token: `"linear"` (CascadeFormer 1.0, one linear layer on the flattened frame),
             `"conv"` (1.1, two 1D convolutions along the joint axis, then the linear layer) or `"spatial_attention"`
@@ -194,6 +203,8 @@ class CascadeFormerConfig(PreTrainedConfig):
         token_layout: str = "frame",
         segment_length: int = 4,
         frame_embedding: str = "linear",
+        input_streams: list[str] | tuple[str, ...] = ("joint",),
+        bone_parents: list[int] | tuple[int, ...] | None = None,
         spatial_attention_style: str = "project_back",
         spatial_num_attention_heads: int | None = None,
         hidden_size: int = 256,
@@ -258,6 +269,20 @@ class CascadeFormerConfig(PreTrainedConfig):
                 f"the 'split' spatial attention embedding needs hidden_size ({hidden_size}) divisible by "
                 f"num_joints ({num_joints})"
             )
+        input_streams = [str(stream) for stream in input_streams]
+        unknown = [stream for stream in input_streams if stream not in INPUT_STREAMS]
+        if not input_streams or unknown or len(set(input_streams)) != len(input_streams):
+            raise ValueError(f"input_streams must be distinct names from {INPUT_STREAMS}, got {input_streams}")
+        if input_streams != ["joint"] and token_layout != "frame":
+            raise ValueError(f"input_streams {input_streams} need token_layout='frame', got {token_layout!r}")
+        if bone_parents is not None:
+            bone_parents = [int(parent) for parent in bone_parents]
+            if len(bone_parents) != num_joints or not all(0 <= parent < num_joints for parent in bone_parents):
+                raise ValueError(
+                    f"bone_parents must hold one joint index in [0, {num_joints}) per joint, got {bone_parents}"
+                )
+        if "bone" in input_streams and bone_parents is None:
+            raise ValueError("the 'bone' input stream needs bone_parents (the parent joint of every joint)")
         if not 0.0 < mask_ratio < 1.0:
             raise ValueError(f"mask_ratio must be in (0, 1), got {mask_ratio}")
         for name, value in (("num_joints", num_joints), ("num_channels", num_channels)):
@@ -288,6 +313,8 @@ class CascadeFormerConfig(PreTrainedConfig):
         self.token_layout = token_layout
         self.segment_length = segment_length
         self.frame_embedding = frame_embedding
+        self.input_streams = input_streams
+        self.bone_parents = bone_parents
         self.spatial_attention_style = spatial_attention_style
         self.spatial_num_attention_heads = spatial_num_attention_heads
         self.hidden_size = hidden_size
@@ -339,6 +366,11 @@ class CascadeFormerConfig(PreTrainedConfig):
     def frame_size(self) -> int:
         """Values per frame and person: joints x channels."""
         return self.num_joints * self.num_channels
+
+    @property
+    def stream_channels(self) -> int:
+        """Values per joint that the frame embedding sees: channels x input streams."""
+        return self.num_channels * len(self.input_streams)
 
     @property
     def patch_size(self) -> int:

@@ -501,6 +501,29 @@ class CascadeFormerEncoder(nn.Module):
         return EncoderOutput(last_hidden_state=hidden_states, hidden_states=all_hidden, attentions=all_attentions)
 
 
+def skeleton_streams(
+    frames: torch.Tensor,
+    frame_mask: torch.Tensor | None,
+    streams: tuple[str, ...],
+    bone_parents: tuple[int, ...] | None,
+) -> torch.Tensor:
+    """`(N, T, J, C)` joints -> `(N, T, J, C x len(streams))`: joints, bones (joint minus parent) and motion (next
+    frame minus this one), in the order of `streams`. Motion is zero where the next frame is padding or missing."""
+    parts = []
+    for stream in streams:
+        if stream == "joint":
+            parts.append(frames)
+        elif stream == "bone":
+            parts.append(frames - frames[:, :, list(bone_parents)])
+        else:
+            motion = F.pad(frames[:, 1:] - frames[:, :-1], (0, 0, 0, 0, 0, 1))
+            if frame_mask is not None:
+                next_valid = F.pad(frame_mask[:, 1:].to(frames.dtype), (0, 1))
+                motion = motion * next_valid[:, :, None, None]
+            parts.append(motion)
+    return torch.cat(parts, dim=-1)
+
+
 class CascadeFormerFrameEmbedding(nn.Module):
     """Turns each frame (joints x channels) into one token and adds a learned temporal position.
 
@@ -511,7 +534,9 @@ class CascadeFormerFrameEmbedding(nn.Module):
     def __init__(self, config: CascadeFormerConfig):
         super().__init__()
         self.variant = config.frame_embedding
-        num_joints, channels, width = config.num_joints, config.num_channels, config.hidden_size
+        self.input_streams = tuple(config.input_streams)
+        self.bone_parents = None if config.bone_parents is None else tuple(config.bone_parents)
+        num_joints, channels, width = config.num_joints, config.stream_channels, config.hidden_size
         self.joint_conv = None
         self.spatial_layer = None
         self.split_joints = self.variant == "spatial_attention" and config.spatial_attention_style == "split"
@@ -537,7 +562,9 @@ class CascadeFormerFrameEmbedding(nn.Module):
         self.projection = None if self.split_joints else nn.Linear(num_joints * channels, width)
         self.position_embeddings = nn.Parameter(torch.zeros(1, config.max_frames, width))
 
-    def forward(self, frames: torch.Tensor) -> torch.Tensor:
+    def forward(self, frames: torch.Tensor, frame_mask: torch.Tensor | None = None) -> torch.Tensor:
+        if self.input_streams != ("joint",):
+            frames = skeleton_streams(frames, frame_mask, self.input_streams, self.bone_parents)
         rows, length, num_joints, channels = frames.shape
         if self.joint_conv is not None:
             per_frame = frames.reshape(rows * length, num_joints, channels).transpose(1, 2)
@@ -719,7 +746,7 @@ class CascadeFormerModel(CascadeFormerPreTrainedModel):
     def embed(self, frames: torch.Tensor, frame_mask: torch.Tensor | None) -> EmbeddedSkeletons:
         """Tokens of already folded persons `(N, T, J, C)` with their frame mask `(N, T)`."""
         if self.config.token_layout == "frame":
-            return EmbeddedSkeletons(self.embeddings(frames), frame_mask)
+            return EmbeddedSkeletons(self.embeddings(frames, frame_mask), frame_mask)
         if frame_mask is not None:
             # Padding frames inside a partly valid segment must not reach its token: zero them.
             frames = frames * frame_mask[:, :, None, None].to(frames.dtype)

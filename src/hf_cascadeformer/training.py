@@ -131,7 +131,8 @@ def build_config(
     defaults: Mapping[str, Any] | None = None,
     overrides: Mapping[str, Any] | None = None,
 ) -> CascadeFormerConfig:
-    """A config that fits the data: preset (or `defaults`), then `overrides`, then the data's geometry and labels."""
+    """A config that fits the data: preset (or `defaults`), then `overrides`, then the data's geometry and labels
+    (and the skeleton layout's bone tree when the `"bone"` input stream is asked for)."""
     fields: dict[str, Any] = dict(PRESETS[preset]) if preset else dict(defaults or {})
     fields.update(overrides or {})
     fields.pop("num_labels", None)
@@ -142,6 +143,9 @@ def build_config(
         id2label=dict(enumerate(geometry.class_names)),
         label2id={name: index for index, name in enumerate(geometry.class_names)},
     )
+    if "bone" in fields.get("input_streams", ()) and fields.get("bone_parents") is None:
+        parents = layout_for(geometry).parents()
+        fields["bone_parents"] = [joint if parent < 0 else parent for joint, parent in enumerate(parents)]
     return CascadeFormerConfig(**fields)
 
 
