@@ -400,3 +400,76 @@ def test_a_few_steps_lower_the_loss_of_both_heads():
     pretraining = CascadeFormerForMaskedSkeletonModeling(config)
     losses = _train(pretraining, 30, {"skeletons": clips})
     assert sum(losses[-5:]) / 5 < 0.6 * sum(losses[:5]) / 5, losses
+
+
+def test_fast_dropout_keeps_the_rate_and_the_expectation():
+    from hf_cascadeformer.modeling_cascadeformer import fast_dropout
+
+    torch.manual_seed(0)
+    values = torch.rand(200_000) + 0.5
+    for p in (0.1, 0.3):
+        dropped = fast_dropout(values, p, training=True)
+        zeros = (dropped == 0).double().mean().item()
+        assert abs(zeros - p) < 4e-3, (p, zeros)  # about 6 standard deviations
+        kept = dropped != 0
+        torch.testing.assert_close(dropped[kept], values[kept] / (1 - round(p * 65536) / 65536))
+        assert abs(dropped.double().mean().item() - values.double().mean().item()) < 5e-3
+    assert fast_dropout(values, 0.1, training=False) is values
+    assert fast_dropout(values, 1.0, training=True).abs().sum() == 0
+    # Its masks come from the seeded generator, so a run repeats; each call draws a new mask.
+    torch.manual_seed(1)
+    first, second = fast_dropout(values, 0.5, True), fast_dropout(values, 0.5, True)
+    torch.manual_seed(1)
+    torch.testing.assert_close(fast_dropout(values, 0.5, True), first, rtol=0, atol=0)
+    assert not torch.equal(first != 0, second != 0)
+    # Odd sizes and bf16 work; the gradient is the forward mask times the same scale.
+    odd = torch.randn(3, 5, 7, dtype=torch.bfloat16, requires_grad=True)
+    out = fast_dropout(odd, 0.25, True)
+    out.sum().backward()
+    scale = 65536 / (65536 - round(0.25 * 65536))
+    torch.testing.assert_close(odd.grad, (out != 0).to(odd.dtype) * scale)
+
+
+def test_attention_dropout_on_cpu_is_random_in_training_only():
+    # With dropout on CPU, attention takes the eager path with the cheap mask; without dropout, SDPA and eager
+    # give the same outputs in training mode, and in eval mode nothing is random.
+    config = tiny_config(attention_probs_dropout_prob=0.0, hidden_dropout_prob=0.0)
+    model = CascadeFormerForSequenceClassification(config).train()
+    clips = random_clips(frames=12)
+    eager = CascadeFormerForSequenceClassification(config).train()
+    eager.load_state_dict(model.state_dict())
+    eager.set_attn_implementation("eager")
+    torch.testing.assert_close(model(clips).logits, eager(clips).logits, rtol=1e-5, atol=1e-5)
+    noisy = CascadeFormerForSequenceClassification(tiny_config(attention_probs_dropout_prob=0.5)).train()
+    assert not torch.equal(noisy(clips).logits, noisy(clips).logits)
+    noisy.eval()
+    torch.testing.assert_close(noisy(clips).logits, noisy(clips).logits, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("layer_norm_position", ["pre", "post"])
+def test_packed_layers_give_the_padded_outputs_and_gradients(layer_norm_position):
+    # With padding masked, the encoder runs its position-wise parts on the valid tokens only (TokenPacking):
+    # the valid tokens' outputs and every gradient equal those of the padded computation; padding outputs are 0.
+    from hf_cascadeformer.modeling_cascadeformer import CascadeFormerEncoder
+
+    config = tiny_config(
+        layer_norm_position=layer_norm_position, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0
+    )
+    encoder = CascadeFormerEncoder(config, 2, 0.0)
+    tokens = torch.randn(3, 7, config.hidden_size, requires_grad=True)
+    token_mask = torch.tensor([[1] * 7, [1] * 4 + [0] * 3, [1] * 2 + [0] * 5], dtype=torch.bool)
+    attention_mask = torch.zeros(3, 1, 7, 7).masked_fill(~token_mask[:, None, None, :], torch.finfo(torch.float32).min)
+    packed = encoder(tokens, attention_mask, output_hidden_states=True, token_mask=token_mask)
+    padded = encoder(tokens, attention_mask, output_hidden_states=True)
+    valid = token_mask[:, :, None]
+    torch.testing.assert_close(packed.last_hidden_state * valid, padded.last_hidden_state * valid)
+    assert packed.last_hidden_state[~token_mask].abs().sum() == 0
+    for ours, theirs in zip(packed.hidden_states, padded.hidden_states, strict=True):
+        torch.testing.assert_close(ours * valid, theirs * valid)
+    (packed.last_hidden_state * valid).sum().backward()
+    grads = [tokens.grad.clone()] + [p.grad.clone() for p in encoder.parameters()]
+    tokens.grad = None
+    encoder.zero_grad()
+    (padded.last_hidden_state * valid).sum().backward()
+    for ours, theirs in zip(grads, [tokens.grad] + [p.grad for p in encoder.parameters()], strict=True):
+        torch.testing.assert_close(ours, theirs, rtol=1e-5, atol=1e-6)

@@ -312,6 +312,71 @@ def pool_segments(
 # ----------------------------------------------------------------------------------------------------------------
 
 
+def fast_dropout(hidden_states: torch.Tensor, p: float, training: bool) -> torch.Tensor:
+    """`F.dropout`, with a cheaper random mask on CPU.
+
+    On CPU, drawing one random number per element (`bernoulli_`) took 38% of a bf16 fine-tuning step. Here every
+    64-bit random word gives four 16-bit lanes, each compared with a threshold, so the generator runs a quarter as
+    often. The drop probability is `p` rounded to a multiple of 2^-16, and kept values are scaled by the exact
+    inverse of the keep rate, so the expectation is unchanged. Elsewhere (GPU, or while compiling, where the
+    compiler makes its own fused mask) this is `F.dropout`.
+    """
+    if not training or p == 0.0:
+        return hidden_states
+    if hidden_states.device.type != "cpu" or p >= 1.0 or torch.compiler.is_compiling():
+        return F.dropout(hidden_states, p=p, training=True)
+    dropped_lanes = round(p * 65536)
+    words = torch.randint(-(2**63), 2**63 - 1, ((hidden_states.numel() + 3) // 4,), dtype=torch.int64)
+    lanes = words.view(torch.int16)[: hidden_states.numel()].view(hidden_states.shape)
+    keep = lanes >= dropped_lanes - 32768
+    return (hidden_states * keep).mul_(65536 / (65536 - dropped_lanes))
+
+
+class CascadeFormerDropout(nn.Module):
+    """`nn.Dropout` through `fast_dropout` (same behaviour, a cheaper mask on CPU)."""
+
+    def __init__(self, p: float):
+        super().__init__()
+        if not 0.0 <= p <= 1.0:
+            raise ValueError(f"dropout probability must be in [0, 1], got {p}")
+        self.p = p
+
+    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        return fast_dropout(hidden_states, self.p, self.training)
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"
+
+
+@dataclass
+class TokenPacking:
+    """Where the valid tokens of a padded `(N, L, ...)` batch are, so that the position-wise parts of a layer
+    (projections, feed-forward block, norms, dropout) run on the valid tokens only, packed into `(n, ...)`, and
+    only attention sees the padded batch. With padding masked this changes no valid token's output and saves the
+    work on padding: about a third of a layer's products on clips of mixed length."""
+
+    index: torch.Tensor  # (n,) positions of the valid tokens in the flattened N x L batch
+    rows: int
+    length: int
+
+    @classmethod
+    def of(cls, token_mask: torch.Tensor) -> TokenPacking:
+        return cls(token_mask.flatten().nonzero().flatten(), *token_mask.shape)
+
+    def pack(self, padded: torch.Tensor) -> torch.Tensor:
+        """`(N, L, w)` -> `(n, w)`."""
+        return padded.flatten(0, 1).index_select(0, self.index)
+
+    def pad(self, packed: torch.Tensor) -> torch.Tensor:
+        """`(n, w)` -> `(N, L, w)`, zeros at padding."""
+        width = packed.shape[-1]
+        return (
+            packed.new_zeros(self.rows * self.length, width)
+            .index_copy(0, self.index, packed)
+            .view(self.rows, self.length, width)
+        )
+
+
 def eager_attention_forward(
     module: nn.Module,
     query: torch.Tensor,
@@ -327,7 +392,7 @@ def eager_attention_forward(
     if attention_mask is not None:
         scores = scores + attention_mask
     weights = F.softmax(scores, dim=-1, dtype=torch.float32).to(query.dtype)
-    weights = F.dropout(weights, p=dropout, training=module.training)
+    weights = fast_dropout(weights, dropout, module.training)
     output = torch.matmul(weights, value).transpose(1, 2).contiguous()
     return output, weights
 
@@ -358,10 +423,15 @@ class CascadeFormerAttention(nn.Module):
         attention_mask: torch.Tensor | None = None,
         key_value_states: torch.Tensor | None = None,
         output_attentions: bool = False,
+        packing: TokenPacking | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        batch, length, width = hidden_states.shape
+        """`hidden_states` is `(N, L, d)`, or the packed valid tokens `(n, d)` of such a batch with `packing`."""
+        width = hidden_states.shape[-1]
         if key_value_states is None:
-            query, key, value = self.in_proj(hidden_states).chunk(3, dim=-1)
+            projected = self.in_proj(hidden_states)
+            if packing is not None:
+                projected = packing.pad(projected)
+            query, key, value = projected.chunk(3, dim=-1)
         else:
             query = F.linear(hidden_states, self.in_proj.weight[:width], self.in_proj.bias[:width])
             key, value = F.linear(key_value_states, self.in_proj.weight[width:], self.in_proj.bias[width:]).chunk(
@@ -371,7 +441,12 @@ class CascadeFormerAttention(nn.Module):
             t.unflatten(-1, (self.num_heads, self.head_dim)).transpose(1, 2) for t in (query, key, value)
         )
 
-        implementation = "eager" if output_attentions else self.config._attn_implementation
+        implementation = self.config._attn_implementation
+        # With dropout on CPU, SDPA runs its math kernel and draws the mask with bernoulli_: the eager path computes
+        # the same with the cheaper mask of `fast_dropout`.
+        cpu_dropout = self.training and self.dropout > 0 and query.device.type == "cpu" and implementation == "sdpa"
+        if output_attentions or cpu_dropout:
+            implementation = "eager"
         attention: Callable = ALL_ATTENTION_FUNCTIONS.get_interface(implementation, eager_attention_forward)
         output, weights = attention(
             self,
@@ -382,8 +457,10 @@ class CascadeFormerAttention(nn.Module):
             scaling=self.scaling,
             dropout=self.dropout if self.training else 0.0,
         )
-        output = self.out_proj(output.reshape(batch, length, width))
-        return output, weights
+        output = output.flatten(2)
+        if packing is not None:
+            output = packing.pack(output)
+        return self.out_proj(output), weights
 
 
 class CascadeFormerMLP(nn.Module):
@@ -393,7 +470,7 @@ class CascadeFormerMLP(nn.Module):
         super().__init__()
         self.fc1 = nn.Linear(hidden_size, intermediate_size)
         self.activation = ACT2FN[hidden_act]
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = CascadeFormerDropout(dropout)
         self.fc2 = nn.Linear(intermediate_size, hidden_size)
 
     def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
@@ -418,20 +495,22 @@ class CascadeFormerLayer(GradientCheckpointingLayer):
         self.norm1 = nn.LayerNorm(hidden_size, eps=config.layer_norm_eps)
         self.mlp = CascadeFormerMLP(hidden_size, intermediate_size, config.hidden_act, hidden_dropout)
         self.norm2 = nn.LayerNorm(hidden_size, eps=config.layer_norm_eps)
-        self.dropout = nn.Dropout(hidden_dropout)
+        self.dropout = CascadeFormerDropout(hidden_dropout)
 
     def forward(
         self,
         hidden_states: torch.Tensor,
         attention_mask: torch.Tensor | None = None,
         output_attentions: bool = False,
+        packing: TokenPacking | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         if self.pre_norm:
-            attended, weights = self.attention(self.norm1(hidden_states), attention_mask, None, output_attentions)
+            normed = self.norm1(hidden_states)
+            attended, weights = self.attention(normed, attention_mask, None, output_attentions, packing)
             hidden_states = hidden_states + self.dropout(attended)
             hidden_states = hidden_states + self.dropout(self.mlp(self.norm2(hidden_states)))
         else:
-            attended, weights = self.attention(hidden_states, attention_mask, None, output_attentions)
+            attended, weights = self.attention(hidden_states, attention_mask, None, output_attentions, packing)
             hidden_states = self.norm1(hidden_states + self.dropout(attended))
             hidden_states = self.norm2(hidden_states + self.dropout(self.mlp(hidden_states)))
         return hidden_states, weights
@@ -486,16 +565,26 @@ class CascadeFormerEncoder(nn.Module):
         attention_mask: torch.Tensor | None = None,
         output_attentions: bool = False,
         output_hidden_states: bool = False,
+        token_mask: torch.Tensor | None = None,
     ) -> EncoderOutput:
+        """`token_mask` `(N, L)` marks the valid tokens: where `attention_mask` masks the others, the layers skip
+        them (`TokenPacking`) and their outputs are zeros. Compiled or exported graphs keep the padded path, whose
+        shapes do not depend on the data."""
         all_hidden = (hidden_states,) if output_hidden_states else None
         all_attentions = () if output_attentions else None
+        packing = None
+        if token_mask is not None and attention_mask is not None and not torch.compiler.is_compiling():
+            packing = TokenPacking.of(token_mask)
+            hidden_states = packing.pack(hidden_states)
         for layer in self.layers:
-            hidden_states, weights = layer(hidden_states, attention_mask, output_attentions)
+            hidden_states, weights = layer(hidden_states, attention_mask, output_attentions, packing)
             if output_hidden_states:
-                all_hidden += (hidden_states,)
+                all_hidden += (hidden_states if packing is None else packing.pad(hidden_states),)
             if output_attentions:
                 all_attentions += (weights,)
         hidden_states = self.norm(hidden_states)
+        if packing is not None:
+            hidden_states = packing.pad(hidden_states)
         if output_hidden_states:
             all_hidden = all_hidden[:-1] + (hidden_states,)
         return EncoderOutput(last_hidden_state=hidden_states, hidden_states=all_hidden, attentions=all_attentions)
@@ -633,7 +722,7 @@ class CascadeFormerCrossAttentionFusion(nn.Module):
         width = config.hidden_size
         heads = config.cross_attention_num_heads or config.num_attention_heads
         self.attention = CascadeFormerAttention(config, width, heads, config.cross_attention_dropout)
-        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+        self.dropout = CascadeFormerDropout(config.hidden_dropout_prob)
         self.norm1 = nn.LayerNorm(width, eps=config.layer_norm_eps)
         self.feed_forward = None
         if config.cross_attention_feed_forward:
@@ -662,10 +751,10 @@ class CascadeFormerClassificationHead(nn.Module):
         else:
             self.layers = nn.Sequential(
                 nn.LayerNorm(width, eps=config.layer_norm_eps),
-                nn.Dropout(config.classifier_dropout),
+                CascadeFormerDropout(config.classifier_dropout),
                 nn.Linear(width, width),
                 nn.ReLU(),
-                nn.Dropout(config.classifier_dropout),
+                CascadeFormerDropout(config.classifier_dropout),
                 nn.Linear(width, config.num_labels),
             )
 
@@ -766,7 +855,7 @@ class CascadeFormerModel(CascadeFormerPreTrainedModel):
     ) -> EncoderOutput:
         """Run the transformer on embedded tokens `(N, L, d)`; `token_mask` `(N, L)` marks the valid ones."""
         attention_mask = self._attention_mask(tokens, token_mask, always=always_mask)
-        encoded = self.encoder(tokens, attention_mask, output_attentions, output_hidden_states)
+        encoded = self.encoder(tokens, attention_mask, output_attentions, output_hidden_states, token_mask)
         encoded.attention_mask = attention_mask
         encoded.token_mask = token_mask
         return encoded
@@ -1356,7 +1445,7 @@ class CascadeFormerForSequenceClassification(CascadeFormerPreTrainedModel):
         stage1 = self.cascadeformer.encode(folded.frames, folded.frame_mask, output_attentions, output_hidden_states)
         tokens = stage1.last_hidden_state
         if self.cascade_encoder is not None:
-            stage2 = self.cascade_encoder(tokens, stage1.attention_mask).last_hidden_state
+            stage2 = self.cascade_encoder(tokens, stage1.attention_mask, token_mask=stage1.token_mask).last_hidden_state
             tokens = self.fusion(tokens, stage2, stage1.attention_mask)
         pooled = folded.mean_over_persons(masked_mean(tokens, self._pooling_mask(stage1.token_mask)))
         logits = self.classifier(pooled)
