@@ -146,7 +146,8 @@ class Case:
     `train` (fine-tuning step: forward, loss, backward, AdamW), `eval` (inference-mode forward) or `pretrain`
     (masked joint reconstruction step). `optimizer`: `fused`, `foreach` or `loop` (PyTorch's CPU default);
     None picks the variant's own (`loop` for the reference as the official code runs, `fused` for the package as
-    `Trainer` does by default)."""
+    `Trainer` does by default). `dtype`: `fp32`, `bf16` (autocast) or, for `eval`, `bf16-weights` (the model cast
+    to bf16 once and bf16 inputs, what serving a model with `model.to(torch.bfloat16)` does)."""
 
     config: str
     variant: str
@@ -169,6 +170,11 @@ class Case:
         if self.compiled:
             parts.append("compiled")
         return " ".join(parts)
+
+    @property
+    def matmul_dtype(self) -> str:
+        """The dtype of its matrix products (`fp32` or `bf16`), whose peak bounds the step."""
+        return "fp32" if self.dtype == "fp32" else "bf16"
 
     @property
     def optimizer_kind(self) -> str:
@@ -206,7 +212,7 @@ class ModelCache:
 
     def model(self, case: Case) -> torch.nn.Module:
         head = "pretrain" if case.kind == "pretrain" else "classifier"
-        key = (case.config, case.variant, head, case.attention)
+        key = (case.config, case.variant, head, case.attention, case.dtype == "bf16-weights")
         if key not in self.models:
             torch.manual_seed(0)
             config = model_config(case.config, "paper" if case.variant == "reference" else case.variant)
@@ -223,6 +229,8 @@ class ModelCache:
                 model = cls(config)
                 if case.attention != "sdpa":
                     model.set_attn_implementation(case.attention)
+            if case.dtype == "bf16-weights":
+                model.to(torch.bfloat16)
             self.models[key] = model
         if not case.compiled:
             return self.models[key]
@@ -257,6 +265,8 @@ def make_step(cache: ModelCache, case: Case, batch: int, frames: int) -> Callabl
         return torch.autocast("cpu", dtype=torch.bfloat16) if bf16 else nullcontext()
 
     if case.kind == "eval":
+        if case.dtype == "bf16-weights":
+            skeletons = skeletons.to(torch.bfloat16)
 
         def step() -> None:
             model.eval()
@@ -308,7 +318,7 @@ class Suite:
 
     def lower_bound_seconds(self, case: Case, frames: int) -> float:
         """Seconds per sample if the step ran at the measured matrix-product peak: a bound no real step beats."""
-        return case_flops(case, frames) / (self.peak_gflops[case.dtype] * 1e9)
+        return case_flops(case, frames) / (self.peak_gflops[case.matmul_dtype] * 1e9)
 
     def measure(
         self, title: str, cases: list[Case], batch: int, frames: int, fixed_batch: bool = False
@@ -369,6 +379,7 @@ class Suite:
                     "group": title,
                     **asdict(case),
                     "label": case.label,
+                    "matmul_dtype": case.matmul_dtype,
                     "optimizer_kind": case.optimizer_kind if case.kind != "eval" else None,
                     "batch": size,
                     "frames": frames,
@@ -377,7 +388,7 @@ class Suite:
                     "samples_per_s": speed,
                     "ms_per_sample": 1000 / speed,
                     "gflops_per_s": gflops,
-                    "peak_share": gflops / self.peak_gflops[case.dtype],
+                    "peak_share": gflops / self.peak_gflops[case.matmul_dtype],
                     "first_call_s": first_calls.get(case.label),
                     "minor_faults_per_step": statistics.median(timings.faults[case.label]),
                 }
@@ -445,6 +456,9 @@ def model_rows(
             if dtype == "bf16" and "reference-bf16" in variants:
                 cases.append(Case(config, "reference", kind, "bf16"))
             cases += [Case(config, variant, kind, dtype) for variant in ("paper", "defaults") if variant in variants]
+            if kind == "eval" and dtype == "bf16":
+                weights = [Case(config, variant, kind, "bf16-weights") for variant in ("paper", "defaults")]
+                cases += [case for case in weights if case.variant in variants]
             kind_rows += suite.measure(f"{config} {kind} {dtype}", cases, batch, frames)
         headline = find_row(kind_rows, variant="reference", dtype="fp32")
         for row in kind_rows:
@@ -1200,7 +1214,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         if again["gflops"] > peaks[name]["gflops"]:
             peaks[name] = again
     for row in report["model_steps"] + report["levers"] + report["sweeps"]:
-        row["peak_share"] = row["gflops_per_s"] / peaks[row["dtype"]]["gflops"]
+        row["peak_share"] = row["gflops_per_s"] / peaks[row["matmul_dtype"]]["gflops"]
     meta["load_after"] = list(os.getloadavg())
     meta["wall_s"] = time.perf_counter() - began
     return report
