@@ -34,7 +34,7 @@ import datasets
 import numpy as np
 
 from hf_cascadeformer.data.builders import load_benchmark, run_cli
-from hf_cascadeformer.training import stratified_fraction
+from hf_cascadeformer.training import load_config_overrides, stratified_fraction
 
 EXAMPLES = Path(__file__).resolve().parent
 VARIANT_EMBEDDINGS = {"1.0": "linear", "1.1": "conv", "1.2": "spatial_attention"}
@@ -77,6 +77,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--no-cascade", action="store_true", help="plain head on stage-1 features (ablation)")
     parser.add_argument("--pretrain-epochs", type=int, default=None)
     parser.add_argument("--finetune-epochs", type=int, default=None)
+    parser.add_argument(
+        "--config", default=None, help="JSON file of config fields that override the recipe's model (ablations)"
+    )
     parser.add_argument("--smoke", action="store_true", help="a few steps on a handful of clips (tests)")
     parser.add_argument("--push-to-hub", default=None, metavar="REPO_ID", help="upload the final model")
     return parser.parse_args(argv)
@@ -132,6 +135,7 @@ def model_fields(args: argparse.Namespace, recipe: Recipe, finetune: ModuleType)
         fields.update(GFP_FIELDS, decoder_hidden_size=fields["hidden_size"])
     if args.no_cascade:
         fields["use_cascade"] = False
+    fields.update(load_config_overrides(args.config))
     return fields
 
 
