@@ -552,6 +552,7 @@ def allocator_rows(suite: Suite, config: str, batches: dict[str, int], frames: i
                     "group": f"allocator {setting} (fresh process)",
                     **asdict(case),
                     "label": case.label,
+                    "matmul_dtype": case.matmul_dtype,
                     "batch": size,
                     "frames": frames,
                     "median_s": median,
