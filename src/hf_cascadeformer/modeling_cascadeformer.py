@@ -597,7 +597,7 @@ def skeleton_streams(
     bone_parents: tuple[int, ...] | None,
 ) -> torch.Tensor:
     """`(N, T, J, C)` joints -> `(N, T, J, C x len(streams))`: joints, bones (joint minus parent) and motion (next
-    frame minus this one), in the order of `streams`. Motion is zero where the next frame is padding or missing."""
+    frame minus this one, as `frame_motion`), in the order of `streams`."""
     parts = []
     for stream in streams:
         if stream == "joint":
@@ -605,11 +605,7 @@ def skeleton_streams(
         elif stream == "bone":
             parts.append(frames - frames[:, :, list(bone_parents)])
         else:
-            motion = F.pad(frames[:, 1:] - frames[:, :-1], (0, 0, 0, 0, 0, 1))
-            if frame_mask is not None:
-                next_valid = F.pad(frame_mask[:, 1:].to(frames.dtype), (0, 1))
-                motion = motion * next_valid[:, :, None, None]
-            parts.append(motion)
+            parts.append(frame_motion(frames, frame_mask))
     return torch.cat(parts, dim=-1)
 
 
