@@ -253,6 +253,13 @@ def main(argv: list[str] | None = None) -> Path:
         }
         (output_dir / "pretrain_summary.json").write_text(json.dumps(summary, indent=2))
         print(json.dumps(summary))
+    # Teardown order matters with gloo: a worker thread that ran the last collective may still have to take the GIL
+    # to free its tensors. The barrier waits with the GIL released, and freeing the DDP wrapper first means the
+    # process group is not destroyed inside the Reducer's destructor (which holds the GIL while it joins those
+    # threads and so hung about one run in ten).
+    accelerator.wait_for_everyone()
+    del model, optimizer
+    accelerator.free_memory()
     accelerator.end_training()
     return output_dir
 
