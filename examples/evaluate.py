@@ -22,7 +22,13 @@ from transformers import AutoFeatureExtractor, AutoModelForSequenceClassificatio
 import hf_cascadeformer  # noqa: F401  (registers the Auto classes)
 from hf_cascadeformer.data.collator import SkeletonCollator
 from hf_cascadeformer.metrics import classification_metrics, confusion_matrix
-from hf_cascadeformer.training import EMBEDDED_DATASET, DataGeometry, check_geometry, load_dataset_dict
+from hf_cascadeformer.training import (
+    EMBEDDED_DATASET,
+    DataGeometry,
+    check_geometry,
+    load_dataset_dict,
+    warn_if_bf16_is_slow,
+)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -64,6 +70,8 @@ def main(argv: list[str] | None = None) -> dict:
     extractor = AutoFeatureExtractor.from_pretrained(args.model)
     geometry = DataGeometry.of(dataset)
     check_geometry(model.config, geometry, args.model)
+    if args.bf16:
+        warn_if_bf16_is_slow(model.device)
 
     logits, labels = predict(model, dataset, SkeletonCollator(extractor), args.batch_size, args.bf16)
     names = [model.config.id2label[i] for i in range(model.config.num_labels)]

@@ -43,6 +43,7 @@ from hf_cascadeformer.training import (
     load_config_overrides,
     load_dataset_dict,
     stratified_fraction,
+    warn_if_bf16_is_slow,
     with_validation_split,
 )
 
@@ -266,6 +267,8 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         dataloader_num_workers=0,
         disable_tqdm=not sys.stderr.isatty(),
     )
+    if args.bf16:
+        warn_if_bf16_is_slow(training_args.device)
     trainer = Trainer(
         model=model,
         args=training_args,

@@ -42,6 +42,7 @@ from hf_cascadeformer.training import (
     load_config_overrides,
     load_dataset_dict,
     parameter_groups,
+    warn_if_bf16_is_slow,
 )
 
 # A small encoder that pretrains in about a minute on a laptop CPU (used without --preset / --config).
@@ -148,6 +149,8 @@ def main(argv: list[str] | None = None) -> Path:
         # Without a GPU, cpu=True makes `accelerate launch --multi_gpu` / torchrun ranks run distributed (gloo).
         cpu=not (torch.cuda.is_available() or torch.backends.mps.is_available()),
     )
+    if accelerator.mixed_precision == "bf16":
+        warn_if_bf16_is_slow(accelerator.device)
     set_seed(args.seed)
     output_dir = Path(args.output_dir)
     if accelerator.is_main_process:

@@ -19,6 +19,7 @@ from hub_server import client_env
 from safetensors.torch import load_file
 from transformers import AutoFeatureExtractor, AutoModelForSequenceClassification
 
+from hf_cascadeformer import training
 from hf_cascadeformer.data.synthetic import load_synthetic_dataset
 
 FINETUNE = REPO_ROOT / "examples" / "finetune.py"
@@ -52,6 +53,24 @@ def test_finetune_writes_a_complete_checkpoint_with_metrics_and_card(tmp_path):
     assert evaluated["class_names"][0] == "wave right hand"
     assert (tmp_path / "metrics_test.json").is_file()
     assert (tmp_path / "confusion_test.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_bf16_on_a_cpu_without_native_bf16_warns_and_still_evaluates(tmp_path, monkeypatch):
+    monkeypatch.setattr(training, "cpu_has_native_bf16", lambda: True)
+    assert training.warn_if_bf16_is_slow("cpu") is False
+    assert training.warn_if_bf16_is_slow("cuda") is False  # a GPU's bf16 is its own business
+    monkeypatch.setattr(training, "cpu_has_native_bf16", lambda: False)
+    with pytest.warns(UserWarning, match="no native bf16 matrix instructions"):
+        assert training.warn_if_bf16_is_slow("cpu") is True
+
+    finetune = load_example("finetune")
+    finetune.main(["--output-dir", str(tmp_path), "--max-steps", "1", "--batch-size", "8", "--num-frames", "16"])
+    evaluate = load_example("evaluate")
+    fp32 = evaluate.main(["--model", str(tmp_path), "--split", "test", "--no-plot"])
+    with pytest.warns(UserWarning, match="drop the bf16 flag"):
+        bf16 = evaluate.main(["--model", str(tmp_path), "--split", "test", "--no-plot", "--bf16"])
+    # Same checkpoint: bf16 autocast changes a few close calls at most.
+    assert abs(bf16["accuracy"] - fp32["accuracy"]) <= 0.05
 
 
 @pytest.mark.slow
