@@ -55,6 +55,20 @@ def test_finetune_writes_a_complete_checkpoint_with_metrics_and_card(tmp_path):
     assert (tmp_path / "confusion_test.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_config_overrides_name_a_misspelt_field(tmp_path):
+    path = tmp_path / "ablation.json"
+    path.write_text(json.dumps({"hidden_size": 64, "hiden_dropout_prob": 0.3}))
+    with pytest.raises(
+        ValueError, match=r"ablation.json: unknown .*'hiden_dropout_prob' \(did you mean 'hidden_dropout_prob'"
+    ):
+        training.load_config_overrides(str(path))
+    path.write_text(json.dumps({"hidden_size": 64, "input_streams": ["joint", "motion"]}))
+    assert training.load_config_overrides(str(path)) == {"hidden_size": 64, "input_streams": ["joint", "motion"]}
+    path.write_text("[1, 2]")
+    with pytest.raises(ValueError, match="must hold a JSON object"):
+        training.load_config_overrides(str(path))
+
+
 def test_bf16_on_a_cpu_without_native_bf16_warns_and_still_evaluates(tmp_path, monkeypatch):
     monkeypatch.setattr(training, "cpu_has_native_bf16", lambda: True)
     assert training.warn_if_bf16_is_slow("cpu") is False

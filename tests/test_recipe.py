@@ -57,7 +57,10 @@ def test_penn_action_recipe_smoke_final_protocol_with_gfp_and_the_plain_head(tmp
         annotation["train"] = np.array([[-1]])
         scipy.io.savemat(raw / f"9{name}", {k: v for k, v in annotation.items() if not k.startswith("__")})
     output = tmp_path / "run"
+    overrides = tmp_path / "ablation.json"  # `--config`: model fields over the recipe's
+    overrides.write_text(json.dumps({"hidden_dropout_prob": 0.25, "num_attention_heads": 2}))
     args = ["penn-action", "--raw-dir", str(raw.parent), "--output-dir", str(output), "--smoke"]
+    args += ["--config", str(overrides)]
     summary = load_example("recipe").main([*args, "--objective", "gfp", "--no-cascade", "--variant", "1.2"])
     # The final protocol trains on every training clip, keeps the last model and evaluates on the test split.
     assert summary["protocol"] == "final (all training clips)" and set(summary["clips"]) == {"train", "test"}
@@ -68,4 +71,6 @@ def test_penn_action_recipe_smoke_final_protocol_with_gfp_and_the_plain_head(tmp
     config = json.loads((output / "model" / "config.json").read_text())
     assert config["token_layout"] == "joint_segment" and config["use_cascade"] is False
     assert config["frame_embedding"] == "spatial_attention" and config["num_channels"] == 2
+    assert config["hidden_dropout_prob"] == 0.25 and config["num_attention_heads"] == 2
+    assert summary["model"]["hidden_dropout_prob"] == 0.25
     assert json.loads((output / "pretrain" / "config.json").read_text())["pretraining_objective"] == "gfp"

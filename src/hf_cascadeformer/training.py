@@ -4,6 +4,8 @@ fractions, and building a model config that fits the data."""
 from __future__ import annotations
 
 import argparse
+import difflib
+import inspect
 import json
 import warnings
 from collections.abc import Mapping
@@ -124,6 +126,17 @@ def load_config_overrides(path: str | None) -> dict[str, Any]:
         raise ValueError(f"cannot read config file {file}: {error}") from error
     if not isinstance(overrides, dict):
         raise ValueError(f"config file {file} must hold a JSON object of CascadeFormerConfig fields")
+    # `PretrainedConfig` keeps unknown keyword arguments as attributes, so a misspelt field would silently do nothing.
+    known = set(inspect.signature(CascadeFormerConfig.__init__).parameters) - {"self", "kwargs"}
+    unknown = sorted(set(overrides) - known)
+    if unknown:
+        hints = [
+            f"{name!r} (did you mean {close[0]!r}?)"
+            if (close := difflib.get_close_matches(name, known, 1))
+            else repr(name)
+            for name in unknown
+        ]
+        raise ValueError(f"config file {file}: unknown CascadeFormerConfig field(s) {', '.join(hints)}")
     return overrides
 
 
