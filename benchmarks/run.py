@@ -59,6 +59,7 @@ from hf_cascadeformer import (
     CascadeFormerForMaskedSkeletonModeling,
     CascadeFormerForSequenceClassification,
 )
+from hf_cascadeformer.training import cpu_has_native_bf16
 
 
 def _load_common():
@@ -1077,10 +1078,7 @@ def machine_info(threads: int) -> dict[str, Any]:
             cpu = next(line.split(":", 1)[1].strip() for line in info if line.startswith("model name"))
     except (OSError, StopIteration):
         pass
-    try:
-        native_bf16 = bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):
-        native_bf16 = None
+    native_bf16 = cpu_has_native_bf16()
     return {
         "cpu": cpu,
         "cpu_capability": torch.backends.cpu.get_cpu_capability(),

@@ -194,8 +194,12 @@ def latest_complete_checkpoint(output_dir: str | Path, marker: str) -> Path | No
 
 
 def cpu_has_native_bf16() -> bool:
-    """Whether this CPU multiplies bf16 matrices natively (AVX512-BF16 or AMX), as oneDNN reports it."""
-    return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    """Whether this CPU multiplies bf16 matrices natively (AVX512-BF16 or AMX), as oneDNN reports it (False on a
+    torch build without oneDNN, which has no fast bf16 path either)."""
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
 
 
 def warn_if_bf16_is_slow(device: str | torch.device) -> bool:
