@@ -42,6 +42,7 @@ from hf_cascadeformer.training import (
     layout_for,
     load_config_overrides,
     load_dataset_dict,
+    replace_pickled_training_args,
     stratified_fraction,
     warn_if_bf16_is_slow,
     with_validation_split,
@@ -296,6 +297,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
 
     if trainer.is_world_process_zero():
         trainer.save_model(str(output_dir))
+        replace_pickled_training_args(output_dir, training_args)
         extractor.save_pretrained(str(output_dir))
         save_results(output_dir, results)
         prefix = f"{evaluated_split}_"

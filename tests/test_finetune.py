@@ -34,6 +34,10 @@ def test_finetune_writes_a_complete_checkpoint_with_metrics_and_card(tmp_path):
         assert (tmp_path / name).is_file(), name
     saved = json.loads((tmp_path / "eval_results.json").read_text())
     assert saved == pytest.approx(results)
+    # Trainer's pickled arguments are replaced by JSON: nothing in the shared folder needs unpickling.
+    assert not (tmp_path / "training_args.bin").exists()
+    arguments = json.loads((tmp_path / "training_args.json").read_text())
+    assert arguments["max_steps"] == 4 and arguments["per_device_train_batch_size"] == 16
     for key in ("test_accuracy", "test_top5_accuracy", "test_f1_weighted", "validation_accuracy"):
         assert 0.0 <= saved[key] <= 1.0
     # 600 embedded training clips: 10% (60) held out for selection, the test split (192) untouched.

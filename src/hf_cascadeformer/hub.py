@@ -123,7 +123,8 @@ def push_folder(folder: str | Path, repo_id: str, *, private: bool = False, comm
         repo_id=repo_id,
         folder_path=str(folder),
         commit_message=commit_message,
-        ignore_patterns=["checkpoint-*", "checkpoint-*/**", "runs/**", "*.tmp"],
+        # training_args.bin is a pickle (Trainer's); the scripts keep the arguments as JSON instead.
+        ignore_patterns=["checkpoint-*", "checkpoint-*/**", "runs/**", "*.tmp", "training_args.bin"],
     )
     return commit.oid if hasattr(commit, "oid") else str(commit)
 

@@ -193,6 +193,19 @@ def latest_complete_checkpoint(output_dir: str | Path, marker: str) -> Path | No
     return max(complete, key=lambda p: int(p.name.split("-")[-1]), default=None)
 
 
+TRAINING_ARGS_JSON = "training_args.json"
+
+
+def replace_pickled_training_args(output_dir: str | Path, training_args: Any) -> Path:
+    """`Trainer.save_model` pickles its `TrainingArguments` into `training_args.bin` next to the weights, and
+    whoever loads that file unpickles it. Keep them as JSON instead, so a folder shared on the Hub holds no pickle."""
+    folder = Path(output_dir)
+    (folder / "training_args.bin").unlink(missing_ok=True)
+    path = folder / TRAINING_ARGS_JSON
+    path.write_text(training_args.to_json_string(), encoding="utf-8")
+    return path
+
+
 def cpu_has_native_bf16() -> bool:
     """Whether this CPU multiplies bf16 matrices natively (AVX512-BF16 or AMX), as oneDNN reports it (False on a
     torch build without oneDNN, which has no fast bf16 path either)."""
