@@ -370,11 +370,9 @@ class TokenPacking:
     def pad(self, packed: torch.Tensor) -> torch.Tensor:
         """`(n, w)` -> `(N, L, w)`, zeros at padding."""
         width = packed.shape[-1]
-        return (
-            packed.new_zeros(self.rows * self.length, width)
-            .index_copy(0, self.index, packed)
-            .view(self.rows, self.length, width)
-        )
+        # In place into the fresh zeros: the out-of-place `index_copy` would first clone the whole padded batch.
+        padded = packed.new_zeros(self.rows * self.length, width).index_copy_(0, self.index, packed)
+        return padded.view(self.rows, self.length, width)
 
 
 def eager_attention_forward(
