@@ -74,3 +74,30 @@ def test_penn_action_recipe_smoke_final_protocol_with_gfp_and_the_plain_head(tmp
     assert config["hidden_dropout_prob"] == 0.25 and config["num_attention_heads"] == 2
     assert summary["model"]["hidden_dropout_prob"] == 0.25
     assert json.loads((output / "pretrain" / "config.json").read_text())["pretraining_objective"] == "gfp"
+
+
+def test_validation_protocols_split_the_training_clips_as_data():
+    recipe = load_example("recipe")
+    views = [1, 1, 2, 2, 1, 2, 1, 2, 1, 2]
+    subjects = [1, 8, 2, 9, 7, 10, 3, 4, 10, 5]
+    clips = datasets.Dataset.from_dict(
+        {"view": views, "subject": subjects, "label": [0, 1] * 5},
+        features=datasets.Features(
+            {
+                "view": datasets.Value("int32"),
+                "subject": datasets.Value("int32"),
+                "label": datasets.ClassLabel(names=["a", "b"]),
+            }
+        ),
+    )
+    nucla = recipe.RECIPES["nucla"]
+    assert recipe.validation_protocol(nucla, None) == "view1-view2"  # the protocol the settings were chosen on
+    forward = recipe.validation_splits("view1-view2", clips, seed=0)
+    assert set(forward["train"]["view"]) == {1} and set(forward["validation"]["view"]) == {2}
+    reverse = recipe.validation_splits("view2-view1", clips, seed=0)
+    assert len(reverse["train"]) == 5 and set(reverse["validation"]["view"]) == {1}
+    subject = recipe.validation_splits(recipe.validation_protocol(nucla, "cross-subject"), clips, seed=0)
+    assert sorted(subject["train"]["subject"]) == [1, 2, 3, 4, 5, 7]
+    assert sorted(subject["validation"]["subject"]) == [8, 9, 10, 10]
+    with pytest.raises(SystemExit, match="does not apply"):
+        recipe.validation_protocol(recipe.RECIPES["penn-action"], "cross-subject")  # Penn Action has no subject ids
