@@ -616,6 +616,7 @@ def worker(spec_json: str) -> None:
     listed cases, warm each up twice, time them round-robin and report each one's median step and page faults."""
     spec = json.loads(spec_json)
     torch.set_num_threads(spec["threads"])
+    CUSTOM_CONFIGS.update(spec.get("configs", {}))
     cache = ModelCache()
     if spec.get("mode", "memory") == "throughput":
         steps = {}
@@ -650,7 +651,9 @@ def worker(spec_json: str) -> None:
 
 
 def run_worker(spec: dict[str, Any], env: dict[str, str] | None = None) -> dict[str, Any]:
-    """Run `worker` in a fresh Python process and return its JSON line (raises RuntimeError on failure)."""
+    """Run `worker` in a fresh Python process and return its JSON line (raises RuntimeError on failure). The
+    custom configurations registered here travel with the spec, so the worker can build them too."""
+    spec = {**spec, "configs": CUSTOM_CONFIGS}
     command = [sys.executable, str(Path(__file__).resolve()), "--worker", json.dumps(spec)]
     done = subprocess.run(command, capture_output=True, text=True, timeout=900, env=env or os.environ.copy())
     if done.returncode != 0:

@@ -140,3 +140,36 @@ def test_memory_worker_and_pipeline_report_numbers(bench, capsys):
     assert pipeline["clips"] == len(dataset["train"])
     for key in ("array4d_read", "augment", "collate", "loader_0w", "loader_2w"):
         assert pipeline[f"{key}_clips_per_s"] > 0
+
+
+@pytest.mark.slow
+def test_allocator_rows_compare_fresh_processes_of_both_allocators(bench):
+    """The full run's allocator section: one fresh worker process per allocator setting, each building the tiny
+    configuration registered in this process (it travels with the spec)."""
+    suite = tiny_suite(bench)
+    rows = bench.allocator_rows(suite, "tiny", {"train": 2, "eval": 2}, frames=8)
+    assert suite.notes == []
+    assert len(rows) == 12  # (reference, paper, defaults) x (train, eval) x (default, tuned allocator)
+    groups = {row["group"] for row in rows}
+    assert groups == {"allocator default (fresh process)", "allocator tuned (fresh process)"}
+    for row in rows:
+        assert row["samples_per_s"] > 0 and row["minor_faults_per_step"] >= 0 and row["processes"] == 1
+        assert row["matmul_dtype"] == "fp32" and row["batch"] == 2
+    tuned = [row for row in rows if row["group"].startswith("allocator tuned")]
+    for row in tuned:
+        default = bench.find_row(rows, label=row["label"], kind=row["kind"], group="allocator default (fresh process)")
+        assert row["vs_default_allocator"] == pytest.approx(row["samples_per_s"] / default["samples_per_s"])
+    markdown_rows = bench.render_markdown(
+        {
+            "meta": {**bench.machine_info(1), "quick": False, "load_after": [0.0] * 3, "wall_s": 1.0},
+            "matmul_peak": {"fp32": {"gflops": 10.0}, "bf16": {"gflops": 10.0}},
+            "model_steps": [],
+            "targets": [],
+            "levers": rows,
+            "sweeps": [],
+            "memory": [],
+            "data": None,
+            "notes": [],
+        }
+    )
+    assert "allocator tuned (fresh process)" in markdown_rows
