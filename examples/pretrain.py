@@ -55,6 +55,7 @@ EMBEDDED_MODEL = {
 }
 STATE_FILE = "pretrain_state.json"
 LOG_FILE = "pretrain_log.jsonl"
+SUMMARY_FILE = "pretrain_summary.json"
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -125,6 +126,32 @@ def save_checkpoint(accelerator: Accelerator, output_dir: Path, step: int, keep:
     accelerator.wait_for_everyone()
 
 
+def earlier_run_files(output_dir: Path) -> list[Path]:
+    """What a fresh run (no `--resume-from-checkpoint`) replaces in `output_dir`: the files of an earlier run that
+    finished (its `pretrain_summary.json` is written last), so that an interrupted new run is never mistaken for a
+    finished one and old checkpoints are never rotated in with the new. Checkpoints of an earlier run that did not
+    finish are what `--resume-from-checkpoint` continues from: they stop the script instead of being deleted."""
+    if not output_dir.is_dir():
+        return []
+    checkpoints = sorted(p for p in output_dir.glob("checkpoint-*") if p.is_dir())
+    finished = (output_dir / SUMMARY_FILE).is_file()
+    if checkpoints and not finished:
+        raise SystemExit(
+            f"{output_dir} holds checkpoints of an unfinished run ({', '.join(p.name for p in checkpoints)}): pass "
+            "--resume-from-checkpoint to continue it, or choose another --output-dir"
+        )
+    outputs = [output_dir / name for name in (SUMMARY_FILE, LOG_FILE, "model.safetensors")]
+    return checkpoints + [path for path in outputs if path.exists()]
+
+
+def truncate_log(log_file: Path, last_step: int) -> None:
+    """Keep the log records up to `last_step`: a resumed run logs the steps after its checkpoint again."""
+    if not log_file.is_file():
+        return
+    kept = [line for line in log_file.read_text().splitlines() if line and json.loads(line)["step"] <= last_step]
+    log_file.write_text("".join(line + "\n" for line in kept))
+
+
 def clip_noise(indices: np.ndarray, step: int, seed: int, shape: tuple[int, ...]) -> torch.Tensor:
     """Masking noise `(len(indices), *shape)`, each clip's a function of (seed, step, clip index) only: a clip gets
     the same mask whichever process and batch it lands in, and again after a resume."""
@@ -153,8 +180,17 @@ def main(argv: list[str] | None = None) -> Path:
         warn_if_bf16_is_slow(accelerator.device)
     set_seed(args.seed)
     output_dir = Path(args.output_dir)
+    replaced = [] if args.resume_from_checkpoint else earlier_run_files(output_dir)
+    accelerator.wait_for_everyone()  # every process has looked before the main one deletes
     if accelerator.is_main_process:
         output_dir.mkdir(parents=True, exist_ok=True)
+        if replaced:
+            print(f"replacing the earlier run in {output_dir}: {', '.join(p.name for p in replaced)}")
+        for path in replaced:
+            if path.is_dir():
+                shutil.rmtree(path)
+            else:
+                path.unlink()
 
     dataset = load_dataset_dict(args.dataset, args.dataset_config, seed=args.seed)["train"].with_format("numpy")
     geometry = DataGeometry.of(dataset)
@@ -195,6 +231,8 @@ def main(argv: list[str] | None = None) -> Path:
         accelerator.print(f"resumed from {checkpoint} at step {start_step}")
 
     log_file = output_dir / LOG_FILE
+    if accelerator.is_main_process:
+        truncate_log(log_file, start_step)
     progress = tqdm(
         total=total_steps, initial=start_step, desc="pretraining", disable=not accelerator.is_local_main_process
     )
@@ -254,7 +292,7 @@ def main(argv: list[str] | None = None) -> Path:
             "seconds": round(elapsed, 1),
             "parameter_checksums": checksums,
         }
-        (output_dir / "pretrain_summary.json").write_text(json.dumps(summary, indent=2))
+        (output_dir / SUMMARY_FILE).write_text(json.dumps(summary, indent=2))
         print(json.dumps(summary))
     # Teardown order matters with gloo: a worker thread that ran the last collective may still have to take the GIL
     # to free its tensors. The barrier waits with the GIL released, and freeing the DDP wrapper first means the

@@ -41,6 +41,9 @@ def test_pretraining_resumes_after_sigkill_to_the_same_weights(tmp_path):
     victim.send_signal(signal.SIGKILL)
     victim.wait()
     assert not (interrupted / "model.safetensors").exists()  # nothing looks finished
+    # What the killed run may have logged after its checkpoint (it usually dies first): the resumed run logs it anew.
+    with (interrupted / "pretrain_log.jsonl").open("a") as log:
+        log.write(json.dumps({"step": 4, "loss": 123.0}) + "\n")
 
     resumed = _run(["--output-dir", str(interrupted), *COMMON, "--resume-from-checkpoint"], stdout=subprocess.PIPE)
     output, _ = resumed.communicate(timeout=600)
@@ -53,6 +56,34 @@ def test_pretraining_resumes_after_sigkill_to_the_same_weights(tmp_path):
         torch.testing.assert_close(actual[name], tensor, rtol=0, atol=0, msg=name)
     # Checkpoints are complete folders only; at most --keep-checkpoints (2) of them remain.
     assert sorted(p.name for p in interrupted.glob("checkpoint-*")) == ["checkpoint-3", "checkpoint-6"]
+    # Every step is logged once, and as the uninterrupted run logged it.
+    assert _log(interrupted) == _log(reference)
+    assert [record["step"] for record in _log(reference)] == [2, 4, 6, 8]
+
+
+def _log(run_dir) -> list[dict]:
+    return [json.loads(line) for line in (run_dir / "pretrain_log.jsonl").read_text().splitlines()]
+
+
+@pytest.mark.slow
+def test_a_fresh_run_replaces_a_finished_run_and_refuses_an_unfinished_one(tmp_path):
+    common = ["--output-dir", str(tmp_path), "--batch-size", "8", "--num-frames", "16", "--log-every", "1"]
+    assert _run([*common, "--max-steps", "4", "--checkpoint-every", "2"]).wait(timeout=600) == 0
+    assert (tmp_path / "checkpoint-2").is_dir()
+
+    # Run again in the same folder: nothing of the finished run is mixed into the new one.
+    assert _run([*common, "--max-steps", "2", "--checkpoint-every", "1"]).wait(timeout=600) == 0
+    assert sorted(p.name for p in tmp_path.glob("checkpoint-*")) == ["checkpoint-1"]
+    assert [record["step"] for record in _log(tmp_path)] == [1, 2]
+    assert json.loads((tmp_path / "pretrain_summary.json").read_text())["steps"] == 2
+
+    # An unfinished run's checkpoints are what --resume-from-checkpoint needs: a fresh run stops instead.
+    (tmp_path / "pretrain_summary.json").unlink()
+    refused = _run([*common, "--max-steps", "2"], stderr=subprocess.PIPE)
+    _, error = refused.communicate(timeout=600)
+    assert refused.returncode != 0
+    assert "checkpoints of an unfinished run (checkpoint-1)" in error and "--resume-from-checkpoint" in error
+    assert (tmp_path / "checkpoint-1" / "pretrain_state.json").is_file()
 
 
 @pytest.mark.slow
