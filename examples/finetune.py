@@ -26,22 +26,25 @@ from transformers import (
     TrainingArguments,
     set_seed,
 )
+from transformers.utils import SAFE_WEIGHTS_NAME
 
 import hf_cascadeformer  # noqa: F401  (registers the Auto classes)
 from hf_cascadeformer import CascadeFormerFeatureExtractor
 from hf_cascadeformer.data.collator import AugmentedDataset, SkeletonCollator
 from hf_cascadeformer.data.transforms import make_train_transform
-from hf_cascadeformer.hub import push_folder, render_model_card, save_results, write_model_card
+from hf_cascadeformer.hub import RESULTS_FILENAME, push_folder, render_model_card, save_results, write_model_card
 from hf_cascadeformer.metrics import compute_metrics
 from hf_cascadeformer.training import (
     DataGeometry,
     add_common_arguments,
     build_config,
     check_geometry,
+    earlier_run_files,
     latest_complete_checkpoint,
     layout_for,
     load_config_overrides,
     load_dataset_dict,
+    remove_paths,
     replace_pickled_training_args,
     stratified_fraction,
     warn_if_bf16_is_slow,
@@ -279,6 +282,13 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         compute_metrics=compute_metrics,
     )
     resume = args.resume_from_checkpoint
+    with training_args.main_process_first(local=False, desc="replacing a finished run"):
+        # The main process looks (and deletes) first; the others then find nothing left to replace.
+        outputs = (RESULTS_FILENAME, SAFE_WEIGHTS_NAME)
+        replaced = [] if resume else earlier_run_files(output_dir, RESULTS_FILENAME, outputs)
+        if replaced and trainer.is_world_process_zero():
+            print(f"replacing the finished run in {output_dir}: {', '.join(p.name for p in replaced)}")
+            remove_paths(replaced)
     if resume == "latest":
         # Trainer writes trainer_state.json last: a checkpoint without it was interrupted mid-save.
         latest = latest_complete_checkpoint(output_dir, "trainer_state.json")

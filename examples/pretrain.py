@@ -38,10 +38,12 @@ from hf_cascadeformer.training import (
     DataGeometry,
     add_common_arguments,
     build_config,
+    earlier_run_files,
     latest_complete_checkpoint,
     load_config_overrides,
     load_dataset_dict,
     parameter_groups,
+    remove_paths,
     warn_if_bf16_is_slow,
 )
 
@@ -126,24 +128,6 @@ def save_checkpoint(accelerator: Accelerator, output_dir: Path, step: int, keep:
     accelerator.wait_for_everyone()
 
 
-def earlier_run_files(output_dir: Path) -> list[Path]:
-    """What a fresh run (no `--resume-from-checkpoint`) replaces in `output_dir`: the files of an earlier run that
-    finished (its `pretrain_summary.json` is written last), so that an interrupted new run is never mistaken for a
-    finished one and old checkpoints are never rotated in with the new. Checkpoints of an earlier run that did not
-    finish are what `--resume-from-checkpoint` continues from: they stop the script instead of being deleted."""
-    if not output_dir.is_dir():
-        return []
-    checkpoints = sorted(p for p in output_dir.glob("checkpoint-*") if p.is_dir())
-    finished = (output_dir / SUMMARY_FILE).is_file()
-    if checkpoints and not finished:
-        raise SystemExit(
-            f"{output_dir} holds checkpoints of an unfinished run ({', '.join(p.name for p in checkpoints)}): pass "
-            "--resume-from-checkpoint to continue it, or choose another --output-dir"
-        )
-    outputs = [output_dir / name for name in (SUMMARY_FILE, LOG_FILE, "model.safetensors")]
-    return checkpoints + [path for path in outputs if path.exists()]
-
-
 def truncate_log(log_file: Path, last_step: int) -> None:
     """Keep the log records up to `last_step`: a resumed run logs the steps after its checkpoint again."""
     if not log_file.is_file():
@@ -180,17 +164,15 @@ def main(argv: list[str] | None = None) -> Path:
         warn_if_bf16_is_slow(accelerator.device)
     set_seed(args.seed)
     output_dir = Path(args.output_dir)
-    replaced = [] if args.resume_from_checkpoint else earlier_run_files(output_dir)
+    replaced = []
+    if not args.resume_from_checkpoint:
+        replaced = earlier_run_files(output_dir, SUMMARY_FILE, (SUMMARY_FILE, LOG_FILE, "model.safetensors"))
     accelerator.wait_for_everyone()  # every process has looked before the main one deletes
     if accelerator.is_main_process:
         output_dir.mkdir(parents=True, exist_ok=True)
         if replaced:
-            print(f"replacing the earlier run in {output_dir}: {', '.join(p.name for p in replaced)}")
-        for path in replaced:
-            if path.is_dir():
-                shutil.rmtree(path)
-            else:
-                path.unlink()
+            print(f"replacing the finished run in {output_dir}: {', '.join(p.name for p in replaced)}")
+        remove_paths(replaced)
 
     dataset = load_dataset_dict(args.dataset, args.dataset_config, seed=args.seed)["train"].with_format("numpy")
     geometry = DataGeometry.of(dataset)

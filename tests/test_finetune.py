@@ -58,6 +58,17 @@ def test_finetune_writes_a_complete_checkpoint_with_metrics_and_card(tmp_path):
     assert (tmp_path / "metrics_test.json").is_file()
     assert (tmp_path / "confusion_test.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
+    # Run again in the same folder: the finished run's checkpoints are replaced, not rotated in with the new ones
+    # (where a later --resume-from-checkpoint would pick them up).
+    assert sorted(p.name for p in tmp_path.glob("checkpoint-*")) == ["checkpoint-2", "checkpoint-4"]
+    finetune.main(["--output-dir", str(tmp_path), "--max-steps", "1", "--eval-steps", "1", *FAST])
+    assert sorted(p.name for p in tmp_path.glob("checkpoint-*")) == ["checkpoint-1"]
+    # Checkpoints of an unfinished run (no eval_results.json yet) stop a fresh run instead of being deleted.
+    (tmp_path / "eval_results.json").unlink()
+    with pytest.raises(SystemExit, match=r"unfinished run \(checkpoint-1\).*--resume-from-checkpoint"):
+        finetune.main(["--output-dir", str(tmp_path), "--max-steps", "1", *FAST])
+    assert (tmp_path / "checkpoint-1" / "trainer_state.json").is_file()
+
 
 def test_config_overrides_name_a_misspelt_field(tmp_path):
     path = tmp_path / "ablation.json"

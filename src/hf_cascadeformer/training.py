@@ -7,8 +7,9 @@ import argparse
 import difflib
 import inspect
 import json
+import shutil
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -191,6 +192,32 @@ def latest_complete_checkpoint(output_dir: str | Path, marker: str) -> Path | No
     folders = [p for p in Path(output_dir).glob("checkpoint-*") if p.name.split("-")[-1].isdigit()]
     complete = [p for p in folders if (p / marker).is_file()]
     return max(complete, key=lambda p: int(p.name.split("-")[-1]), default=None)
+
+
+def earlier_run_files(output_dir: str | Path, finished_marker: str, outputs: Sequence[str]) -> list[Path]:
+    """What a fresh run (no `--resume-from-checkpoint`) replaces in `output_dir`: the `checkpoint-*` folders and
+    `outputs` of an earlier run that finished (`finished_marker` is the file it writes last). Left in place, old
+    checkpoints would be rotated in with the new ones (rotation goes by step number), be picked by a later resume,
+    and an interrupted new run would look finished. Checkpoints of an earlier run that did not finish are what
+    `--resume-from-checkpoint` continues from: they raise `SystemExit` with that advice instead of being deleted."""
+    folder = Path(output_dir)
+    if not folder.is_dir():
+        return []
+    checkpoints = sorted(path for path in folder.glob("checkpoint-*") if path.is_dir())
+    if checkpoints and not (folder / finished_marker).is_file():
+        raise SystemExit(
+            f"{folder} holds checkpoints of an unfinished run ({', '.join(path.name for path in checkpoints)}): pass "
+            "--resume-from-checkpoint to continue it, or choose another --output-dir"
+        )
+    return checkpoints + [folder / name for name in outputs if (folder / name).exists()]
+
+
+def remove_paths(paths: Sequence[Path]) -> None:
+    for path in paths:
+        if path.is_dir():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
 
 
 TRAINING_ARGS_JSON = "training_args.json"
