@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import shutil
 import sys
 import time
 from dataclasses import dataclass
@@ -180,6 +181,14 @@ def build_dataset(recipe: Recipe, raw_dir: str, output_dir: Path) -> Path:
     return target
 
 
+def restart_stage(folder: Path) -> Path:
+    """An empty folder for a stage: running the recipe again (after an interruption, or with other flags) restarts
+    its training stages from scratch, so nothing of an earlier run is resumed or mixed in."""
+    if folder.exists():
+        shutil.rmtree(folder)
+    return folder
+
+
 def model_fields(args: argparse.Namespace, recipe: Recipe, finetune: ModuleType) -> dict[str, Any]:
     """The model's config fields: the fine-tuning recipe's size, the variant, the pretraining objective."""
     fields = dict(finetune.RECIPES[recipe.finetune_recipe]["model"])
@@ -200,6 +209,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     protocol = validation_protocol(recipe, args.validation_protocol) if validate else None
     output_dir = Path(args.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
+    summary_file = output_dir / "recipe_summary.json"
+    summary_file.unlink(missing_ok=True)  # written last: an interrupted run never looks finished
     pretrain, finetune, evaluate = (load_example(name) for name in ("pretrain", "finetune", "evaluate"))
     settings = finetune.RECIPES[recipe.finetune_recipe]
     seconds: dict[str, float] = {}
@@ -236,7 +247,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     model_dir = None
     objective = None if args.no_pretraining else args.objective or recipe.objective
     if objective:
-        model_dir = output_dir / "pretrain"
+        model_dir = restart_stage(output_dir / "pretrain")
         epochs = args.pretrain_epochs if args.pretrain_epochs is not None else recipe.pretrain_epochs
         pretrain_args = [*common, "--output-dir", str(model_dir), "--config", str(config_file)]
         pretrain_args += ["--objective", objective, "--num-frames", num_frames]
@@ -246,14 +257,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "--batch-size",
             "8" if args.smoke else "32",
         ]
-        pretrain_args += ["--checkpoint-every", "1000000"]  # a short run: resuming the recipe restarts a stage
+        pretrain_args += ["--checkpoint-every", "1000000"]  # a short run: the recipe restarts a stage, never resumes
         if settings.get("extractor", {}).get("scale_normalization"):
             pretrain_args.append("--scale-normalization")
         pretrain_args += steps or ["--num-epochs", str(epochs)]
         pretrain.main(pretrain_args)
         mark = lap("pretrain", mark)
 
-    final_dir = output_dir / "model"
+    final_dir = restart_stage(output_dir / "model")
     finetune_args = [*common, "--recipe", recipe.finetune_recipe, "--output-dir", str(final_dir)]
     finetune_args += ["--model", str(model_dir)] if model_dir else ["--config", str(config_file)]
     if args.no_cascade:
@@ -288,7 +299,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "metrics": {split: {k: v for k, v in m.items() if isinstance(v, float)} for split, m in metrics.items()},
         "seconds": seconds,
     }
-    (output_dir / "recipe_summary.json").write_text(json.dumps(summary, indent=2))
+    summary_file.write_text(json.dumps(summary, indent=2))
     for split, values in summary["metrics"].items():
         top1, top5 = 100 * values["accuracy"], 100 * values["top5_accuracy"]
         print(f"{args.benchmark} {split}: top-1 {top1:.2f}%, top-5 {top5:.2f}%")
