@@ -11,7 +11,7 @@ import time
 
 import pytest
 import torch
-from conftest import REPO_ROOT
+from conftest import REPO_ROOT, load_example
 from safetensors.torch import load_file
 from transformers import AutoModelForPreTraining, AutoModelForSequenceClassification
 
@@ -67,22 +67,21 @@ def _log(run_dir) -> list[dict]:
 
 @pytest.mark.slow
 def test_a_fresh_run_replaces_a_finished_run_and_refuses_an_unfinished_one(tmp_path):
+    pretrain = load_example("pretrain")
     common = ["--output-dir", str(tmp_path), "--batch-size", "8", "--num-frames", "16", "--log-every", "1"]
-    assert _run([*common, "--max-steps", "4", "--checkpoint-every", "2"]).wait(timeout=600) == 0
+    pretrain.main([*common, "--max-steps", "4", "--checkpoint-every", "2"])
     assert (tmp_path / "checkpoint-2").is_dir()
 
     # Run again in the same folder: nothing of the finished run is mixed into the new one.
-    assert _run([*common, "--max-steps", "2", "--checkpoint-every", "1"]).wait(timeout=600) == 0
+    pretrain.main([*common, "--max-steps", "2", "--checkpoint-every", "1"])
     assert sorted(p.name for p in tmp_path.glob("checkpoint-*")) == ["checkpoint-1"]
     assert [record["step"] for record in _log(tmp_path)] == [1, 2]
     assert json.loads((tmp_path / "pretrain_summary.json").read_text())["steps"] == 2
 
     # An unfinished run's checkpoints are what --resume-from-checkpoint needs: a fresh run stops instead.
     (tmp_path / "pretrain_summary.json").unlink()
-    refused = _run([*common, "--max-steps", "2"], stderr=subprocess.PIPE)
-    _, error = refused.communicate(timeout=600)
-    assert refused.returncode != 0
-    assert "checkpoints of an unfinished run (checkpoint-1)" in error and "--resume-from-checkpoint" in error
+    with pytest.raises(SystemExit, match=r"unfinished run \(checkpoint-1\).*--resume-from-checkpoint"):
+        pretrain.main([*common, "--max-steps", "2"])
     assert (tmp_path / "checkpoint-1" / "pretrain_state.json").is_file()
 
 
