@@ -30,6 +30,7 @@ from accelerate import Accelerator
 from accelerate.utils import set_seed
 from tqdm.auto import tqdm
 from transformers import AutoModelForPreTraining, get_cosine_schedule_with_warmup
+from transformers.utils import SAFE_WEIGHTS_NAME
 
 import hf_cascadeformer  # noqa: F401  (registers the Auto classes)
 from hf_cascadeformer import CascadeFormerFeatureExtractor
@@ -166,7 +167,7 @@ def main(argv: list[str] | None = None) -> Path:
     output_dir = Path(args.output_dir)
     replaced = []
     if not args.resume_from_checkpoint:
-        replaced = earlier_run_files(output_dir, SUMMARY_FILE, (SUMMARY_FILE, LOG_FILE, "model.safetensors"))
+        replaced = earlier_run_files(output_dir, SUMMARY_FILE, (SUMMARY_FILE, LOG_FILE, SAFE_WEIGHTS_NAME))
     accelerator.wait_for_everyone()  # every process has looked before the main one deletes
     if accelerator.is_main_process:
         output_dir.mkdir(parents=True, exist_ok=True)

@@ -213,6 +213,7 @@ def earlier_run_files(output_dir: str | Path, finished_marker: str, outputs: Seq
 
 
 def remove_paths(paths: Sequence[Path]) -> None:
+    """Delete files and folders (what `earlier_run_files` lists)."""
     for path in paths:
         if path.is_dir():
             shutil.rmtree(path)
