@@ -1,4 +1,4 @@
-"""The `cascadeformer` command line: thin wrappers over the package's pipeline, dataset builders, example scripts
+"""The `cascadeformer` command line: thin wrappers over the package's pipeline, dataset builders, training functions
 and pictures.
 
     cascadeformer predict CLIP [CLIP ...] --model CKPT [--top-k 5] [--json]
@@ -6,7 +6,7 @@ and pictures.
     cascadeformer render curves RUN_DIR -o curves.png
     cascadeformer render confusion metrics_test.json -o confusion.png
     cascadeformer prepare BENCHMARK --raw-dir DIR --output-dir OUT [...]   (dataset_scripts/BENCHMARK.py)
-    cascadeformer pretrain|finetune|evaluate|recipe [...]                  (examples/*.py, source checkouts)
+    cascadeformer pretrain|finetune|evaluate|recipe [...]                  (hf_cascadeformer.training)
     cascadeformer info CHECKPOINT_OR_PRESET
     cascadeformer convert-official --dataset penn --variant 1.0 --checkpoint-dir DIR --output-dir OUT
     cascadeformer export --model CKPT --output model.onnx|model.pt2 [--num-frames N] [--format onnx|torch]
@@ -19,7 +19,6 @@ traceback instead.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
 import sys
@@ -32,13 +31,12 @@ from transformers import AutoConfig
 from .configuration_cascadeformer import PRESETS, CascadeFormerConfig
 from .io import CLIP_FORMATS
 
-EXAMPLE_COMMANDS = {
-    "pretrain": "masked skeleton pretraining (examples/pretrain.py); --help for its options",
-    "finetune": "fine-tune a classifier with Trainer (examples/finetune.py); --help for its options",
-    "evaluate": "metrics and a confusion matrix of a classifier (examples/evaluate.py); --help for its options",
-    "recipe": "build, pretrain, fine-tune and evaluate a benchmark in one command (examples/recipe.py)",
+TRAINING_COMMANDS = {
+    "pretrain": "masked skeleton pretraining with Accelerate; --help for its options",
+    "finetune": "fine-tune a classifier with Trainer (every TrainingArguments option); --help for its options",
+    "evaluate": "metrics, per-class results and a confusion matrix of a classifier; --help for its options",
+    "recipe": "build, pretrain, fine-tune and evaluate a benchmark in one command; --help for its options",
 }
-EXAMPLES_ENV = "HF_CASCADEFORMER_EXAMPLES"
 
 
 class UserError(Exception):
@@ -236,7 +234,7 @@ def _load_model_and_extractor(checkpoint: str) -> tuple[Any, Any]:
 
 
 # ----------------------------------------------------------------------------------------------------------------
-# prepare, pretrain, finetune, evaluate: forwarded to the dataset builders and the example scripts
+# prepare, pretrain, finetune, evaluate, recipe: forwarded to the dataset builders and the training functions
 
 
 def _prepare(argv: Sequence[str]) -> int:
@@ -259,40 +257,19 @@ def _prepare(argv: Sequence[str]) -> int:
     return run_cli(name, list(argv[1:]))
 
 
-def examples_dir() -> Path:
-    """The repository's `examples/` folder: `$HF_CASCADEFORMER_EXAMPLES`, else next to the package source (an
-    editable install or a source checkout). Raises `UserError` when neither holds the example scripts."""
-    candidates = [Path(os.environ[EXAMPLES_ENV])] if os.environ.get(EXAMPLES_ENV) else []
-    candidates.append(Path(__file__).resolve().parents[2] / "examples")  # <repo>/src/hf_cascadeformer/cli.py
-    for candidate in candidates:
-        if all((candidate / f"{name}.py").is_file() for name in EXAMPLE_COMMANDS):
-            return candidate
-    raise UserError(
-        "the example scripts (examples/*.py) are not part of an installed package: install a source checkout "
-        f"with `pip install -e .`, or set {EXAMPLES_ENV} to its examples/ folder"
-    )
+def _train(name: str, argv: Sequence[str]) -> int:
+    """`pretrain`, `finetune`, `evaluate` and `recipe`: the `hf_cascadeformer.training` functions, called with
+    their arguments parsed from the command line."""
+    from .training import evaluation, finetuning, pretraining, recipe_runner
 
-
-def _run_example(name: str, argv: Sequence[str]) -> int:
-    script = examples_dir() / f"{name}.py"
-    module_name = f"_cascadeformer_example_{name}"
-    spec = importlib.util.spec_from_file_location(module_name, script)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[module_name] = module  # dataclasses and pickling look classes up by module name
-    program = sys.argv[0]
-    sys.argv[0] = f"cascadeformer {name}"  # argparse's default prog: usage lines show the sub-command
-    try:
-        spec.loader.exec_module(module)
-        module.main(list(argv))
-    finally:
-        sys.argv[0] = program
-        sys.modules.pop(module_name, None)
+    modules = {"pretrain": pretraining, "finetune": finetuning, "evaluate": evaluation, "recipe": recipe_runner}
+    modules[name].main(list(argv), prog=f"cascadeformer {name}")
     return 0
 
 
 FORWARDED: dict[str, Callable[[Sequence[str]], int]] = {
     "prepare": _prepare,
-    **{name: (lambda argv, name=name: _run_example(name, argv)) for name in EXAMPLE_COMMANDS},
+    **{name: (lambda argv, name=name: _train(name, argv)) for name in TRAINING_COMMANDS},
 }
 
 
@@ -314,7 +291,7 @@ def build_parser() -> argparse.ArgumentParser:
         add_help=False,
         help="build a benchmark dataset from its raw files (dataset_scripts/*.py); prepare BENCHMARK --help",
     )
-    for name, text in EXAMPLE_COMMANDS.items():
+    for name, text in TRAINING_COMMANDS.items():
         commands.add_parser(name, add_help=False, help=text)
     _add_info(commands)
     _add_convert_official(commands)

@@ -193,6 +193,9 @@ class CascadeFormerConfig(PreTrainedConfig):
     """
 
     model_type = "cascadeformer"
+    # What `Trainer` leaves out of the predictions it hands `compute_metrics` (trainer.py, `prediction_step`): the
+    # classifier's pooled clip feature, so predictions are the logits alone. Pass `ignore_keys=[]` to keep it.
+    keys_to_ignore_at_inference = ["pooled_output"]
 
     def __init__(
         self,

@@ -1,9 +1,8 @@
-"""What the example scripts share: the common flags, loading a dataset, carving a validation split, label
-fractions, and building a model config that fits the data."""
+"""What pretraining, fine-tuning and evaluation share: loading a dataset, carving a validation split, label
+fractions, building a model config that fits the data, and the bookkeeping of run folders."""
 
 from __future__ import annotations
 
-import argparse
 import difflib
 import inspect
 import json
@@ -17,36 +16,12 @@ from typing import Any
 import datasets
 import torch
 
-from .configuration_cascadeformer import PRESETS, CascadeFormerConfig
-from .data.features import LABEL_COLUMN, SKELETON_COLUMN
-from .data.skeletons import NTU_LAYOUT, NUCLA_LAYOUT, PENN_LAYOUT, SkeletonLayout
+from ..configuration_cascadeformer import PRESETS, CascadeFormerConfig
+from ..data.features import LABEL_COLUMN, SKELETON_COLUMN
+from ..data.skeletons import NTU_LAYOUT, NUCLA_LAYOUT, PENN_LAYOUT, SkeletonLayout
 
 EMBEDDED_DATASET = "embedded"
 EMBEDDED_2D_DATASET = "embedded-2d"
-
-
-def add_common_arguments(parser: argparse.ArgumentParser, default_output_dir: str) -> None:
-    """The flags every example script shares."""
-    data = parser.add_argument_group("data")
-    data.add_argument(
-        "--dataset",
-        default=EMBEDDED_DATASET,
-        help=f"a folder built by dataset_scripts/, a Hub dataset id, or '{EMBEDDED_DATASET}' / "
-        f"'{EMBEDDED_2D_DATASET}' for the embedded default dataset (generated, no download) [%(default)s]",
-    )
-    data.add_argument("--dataset-config", default=None, help="protocol of a Hub dataset, e.g. xsub")
-    run = parser.add_argument_group("run")
-    run.add_argument("--output-dir", default=default_output_dir, help="where checkpoints and results go [%(default)s]")
-    run.add_argument(
-        "--max-steps", type=int, default=-1, help="stop after this many optimizer steps (overrides epochs)"
-    )
-    run.add_argument("--num-epochs", type=float, default=None, help="passes over the training data")
-    run.add_argument("--seed", type=int, default=0, help="seed of initialisation, masking, sampling and splits")
-    model = parser.add_argument_group("model")
-    model.add_argument(
-        "--preset", default=None, choices=sorted(PRESETS), metavar="PRESET", help="a named paper configuration"
-    )
-    model.add_argument("--config", default=None, help="a JSON file of CascadeFormerConfig fields (over the preset)")
 
 
 @dataclass(frozen=True)
@@ -70,10 +45,10 @@ def load_dataset_dict(
 ) -> datasets.DatasetDict:
     """The embedded default dataset, a folder built by `dataset_scripts/`, or a Hub dataset id."""
     if name in (EMBEDDED_DATASET, EMBEDDED_2D_DATASET):
-        from .data.synthetic import load_synthetic_dataset
+        from ..data.synthetic import load_synthetic_dataset
 
         return load_synthetic_dataset(two_d=name == EMBEDDED_2D_DATASET, seed=seed)
-    from .data.builders import load_benchmark
+    from ..data.builders import load_benchmark
 
     return load_benchmark(name, config_name)
 

@@ -1,0 +1,247 @@
+"""One command per benchmark: build the dataset, pretrain, fine-tune and evaluate within a CPU budget.
+
+The final recipe trains on every training clip (N-UCLA views 1 and 2, Penn Action's training portion) with a fixed
+seed and keeps the last model; when `raw_dir` also holds the test files (N-UCLA view 3, Penn's `train == -1` clips)
+it evaluates on the official test split. `validate` runs the protocol that chose the hyper-parameters instead
+(the benchmark's first of `VALIDATION_PROTOCOLS`), `validation_protocol` another one. `smoke` runs every stage for a
+few steps on a handful of clips.
+
+Writes into `output_dir`: `data/` (the built benchmark), `splits/` (the splits trained and evaluated on),
+`training_splits/` (the same without validation), `pretrain/`, `model/` (the classifier with its feature
+extractor, `eval_results.json`, `metrics_<split>.json`, the confusion matrix `confusion_<split>.png` and the model
+card), and `recipe_summary.json` with the metrics and the wall time of each stage.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import datasets
+import numpy as np
+from transformers import HfArgumentParser
+
+from ..data.builders import load_benchmark, run_cli
+from .arguments import (
+    DataArguments,
+    EvaluateArguments,
+    FinetuneArguments,
+    FinetuneTrainingArguments,
+    ModelArguments,
+    PretrainArguments,
+    RecipeArguments,
+)
+from .common import load_config_overrides, stratified_fraction
+from .evaluation import evaluate
+from .finetuning import finetune
+from .pretraining import pretrain
+from .recipes import (
+    BENCHMARK_RECIPES,
+    FINETUNE_RECIPES,
+    GFP_FIELDS,
+    VALIDATION_PROTOCOLS,
+    VARIANT_EMBEDDINGS,
+    BenchmarkRecipe,
+    StratifiedFraction,
+)
+
+
+def parse_recipe_args(argv: Sequence[str] | None = None, prog: str | None = None) -> RecipeArguments:
+    """The command line of a recipe: `BENCHMARK --raw-dir DIR --output-dir OUT [options]`."""
+    parser = HfArgumentParser(RecipeArguments, prog=prog, description=__doc__)
+    argv = list(argv) if argv is not None else None
+    if argv and not argv[0].startswith("-"):
+        argv = ["--benchmark", *argv]  # the benchmark comes first, as a positional argument
+    (args,) = parser.parse_args_into_dataclasses(args=argv)
+    return args
+
+
+def validation_protocol(recipe: BenchmarkRecipe, name: str | None) -> str:
+    """The protocol `validate` runs: `name`, or the benchmark's first (the one its settings were chosen on)."""
+    if name is None:
+        return recipe.validation_protocols[0]
+    if name not in recipe.validation_protocols:
+        raise SystemExit(f"validation protocol {name!r} does not apply here; choose from {recipe.validation_protocols}")
+    return name
+
+
+def validation_splits(protocol: str, train: datasets.Dataset, seed: int) -> datasets.DatasetDict:
+    """Carve `validation` out of the training clips by a protocol of `VALIDATION_PROTOCOLS`, never from test."""
+    rule = VALIDATION_PROTOCOLS[protocol]
+    if isinstance(rule, StratifiedFraction):
+        validation, rest = stratified_fraction(train, rule.fraction, seed)
+        return datasets.DatasetDict({"train": rest, "validation": validation})
+    values = np.asarray(train[rule.column])
+    return datasets.DatasetDict(
+        {
+            "train": train.select(np.flatnonzero(np.isin(values, list(rule.train)))),
+            "validation": train.select(np.flatnonzero(np.isin(values, list(rule.validation)))),
+        }
+    )
+
+
+def smoke_subset(splits: datasets.DatasetDict, clips: int = 24) -> datasets.DatasetDict:
+    """A handful of clips per split, evenly spread over each split (so several classes are present)."""
+    return datasets.DatasetDict(
+        {
+            name: split.select(np.linspace(0, len(split) - 1, min(clips, len(split))).round().astype(int))
+            for name, split in splits.items()
+            if len(split) > 0
+        }
+    )
+
+
+def build_dataset(recipe: BenchmarkRecipe, raw_dir: str, output_dir: Path) -> Path:
+    """Build the benchmark with its builder, unless a complete build is already there."""
+    target = output_dir / "data"
+    if not (target / "dataset_dict.json").is_file():
+        status = run_cli(recipe.builder, ["--raw-dir", raw_dir, "--output-dir", str(target)])
+        if status != 0:
+            raise SystemExit(f"building {recipe.builder} from {raw_dir} failed (status {status})")
+    return target
+
+
+def restart_stage(folder: Path) -> Path:
+    """An empty folder for a stage: running the recipe again (after an interruption, or with other flags) restarts
+    its training stages from scratch, so nothing of an earlier run is resumed or mixed in."""
+    if folder.exists():
+        shutil.rmtree(folder)
+    return folder
+
+
+def model_fields(args: RecipeArguments, recipe: BenchmarkRecipe) -> dict[str, Any]:
+    """The model's config fields: the fine-tuning recipe's size, the variant, the pretraining objective."""
+    fields = dict(FINETUNE_RECIPES[recipe.finetune_recipe]["model"])
+    fields["frame_embedding"] = VARIANT_EMBEDDINGS[args.variant or recipe.variant]
+    if not args.no_pretraining and (args.objective or recipe.objective) == "gfp":
+        fields.update(GFP_FIELDS, decoder_hidden_size=fields["hidden_size"])
+    if args.no_cascade:
+        fields["use_cascade"] = False
+    fields.update(load_config_overrides(args.config))
+    return fields
+
+
+def run_recipe(args: RecipeArguments) -> dict[str, Any]:
+    """Run a benchmark recipe end to end; returns what `recipe_summary.json` holds."""
+    started = time.perf_counter()
+    recipe = BENCHMARK_RECIPES[args.benchmark]
+    validate = args.validate or args.validation_protocol is not None
+    protocol = validation_protocol(recipe, args.validation_protocol) if validate else None
+    output_dir = Path(args.output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    summary_file = output_dir / "recipe_summary.json"
+    summary_file.unlink(missing_ok=True)  # written last: an interrupted run never looks finished
+    settings = FINETUNE_RECIPES[recipe.finetune_recipe]
+    seconds: dict[str, float] = {}
+
+    def lap(stage: str, since: float) -> float:
+        now = time.perf_counter()
+        seconds[stage] = round(now - since, 1)
+        return now
+
+    mark = time.perf_counter()
+    built = load_benchmark(build_dataset(recipe, args.raw_dir, output_dir))
+    if protocol is not None:
+        splits = validation_splits(protocol, built["train"], args.seed)
+    else:
+        splits = datasets.DatasetDict({name: split for name, split in built.items() if len(split) > 0})
+    if args.smoke:
+        splits = smoke_subset(splits)
+    splits_dir = output_dir / "splits"
+    splits.save_to_disk(str(splits_dir))
+    # Training sees no validation split: it keeps the last model, so the validation figure is not a selected best.
+    training_dir = output_dir / "training_splits"
+    datasets.DatasetDict({name: split for name, split in splits.items() if name != "validation"}).save_to_disk(
+        str(training_dir)
+    )
+    mark = lap("data", mark)
+
+    fields = model_fields(args, recipe)
+    config_file = output_dir / "model_config.json"
+    config_file.write_text(json.dumps(fields, indent=2))
+    max_steps = 2 if args.smoke else -1
+    training_data = DataArguments(dataset=str(training_dir))
+
+    model_dir = None
+    objective = None if args.no_pretraining else args.objective or recipe.objective
+    if objective:
+        model_dir = restart_stage(output_dir / "pretrain")
+        epochs = args.pretrain_epochs if args.pretrain_epochs is not None else recipe.pretrain_epochs
+        pretrain_args = PretrainArguments(
+            output_dir=str(model_dir),
+            config=str(config_file),
+            objective=objective,
+            num_frames=settings["num_frames"],
+            learning_rate=recipe.pretrain_learning_rate,
+            batch_size=8 if args.smoke else 32,
+            checkpoint_every=1_000_000,  # a short run: the recipe restarts a stage, never resumes
+            scale_normalization=bool(settings.get("extractor", {}).get("scale_normalization")),
+            max_steps=max_steps,
+            num_epochs=None if args.smoke else float(epochs),
+            seed=args.seed,
+        )
+        pretrain(training_data, pretrain_args)
+        mark = lap("pretrain", mark)
+
+    final_dir = restart_stage(output_dir / "model")
+    training_args = FinetuneTrainingArguments(
+        output_dir=str(final_dir),
+        recipe=recipe.finetune_recipe,
+        seed=args.seed,
+        max_steps=max_steps,
+        num_train_epochs=float(args.finetune_epochs) if args.finetune_epochs is not None else None,
+        per_device_train_batch_size=8 if args.smoke else None,
+        push_to_hub=args.push_to_hub is not None,
+        hub_model_id=args.push_to_hub,
+    )
+    finetune(
+        ModelArguments(
+            model=str(model_dir) if model_dir else None,
+            config=None if model_dir else str(config_file),
+            no_cascade=args.no_cascade,
+        ),
+        training_data,
+        FinetuneArguments(validation_fraction=0.0),  # every training clip; the last model is kept
+        training_args,
+    )
+    mark = lap("finetune", mark)
+
+    metrics = {}
+    for split in ("validation", "test"):
+        if split in splits:
+            metrics[split] = evaluate(
+                EvaluateArguments(model=str(final_dir), split=split, seed=args.seed),
+                DataArguments(dataset=str(splits_dir)),
+            )
+    lap("evaluate", mark)
+    seconds["total"] = round(time.perf_counter() - started, 1)
+    summary = {
+        "benchmark": args.benchmark,
+        "protocol": f"validation ({VALIDATION_PROTOCOLS[protocol].description})"
+        if protocol
+        else "final (all training clips)",
+        "clips": {name: len(split) for name, split in splits.items()},
+        "model": fields,
+        "pretraining": objective,
+        "seed": args.seed,
+        "smoke": args.smoke,
+        "metrics": {split: {k: v for k, v in m.items() if isinstance(v, float)} for split, m in metrics.items()},
+        "seconds": seconds,
+    }
+    summary_file.write_text(json.dumps(summary, indent=2))
+    for split, values in summary["metrics"].items():
+        top1, top5 = 100 * values["accuracy"], 100 * values["top5_accuracy"]
+        print(f"{args.benchmark} {split}: top-1 {top1:.2f}%, top-5 {top5:.2f}%")
+    if protocol is None and "test" not in metrics:
+        print(f"{args.raw_dir} holds no test clips: nothing to evaluate the final model on")
+    print(f"wall time: {seconds['total'] / 60:.1f} min ({', '.join(f'{k} {v:.0f} s' for k, v in seconds.items())})")
+    return summary
+
+
+def main(argv: Sequence[str] | None = None, prog: str | None = None) -> dict[str, Any]:
+    """`cascadeformer recipe` / `examples/recipe.py`: parse the command line and run the recipe."""
+    return run_recipe(parse_recipe_args(argv, prog))

@@ -1,0 +1,161 @@
+"""Named settings, as data: fine-tuning recipes, benchmark recipes and validation protocols.
+
+`FINETUNE_RECIPES` gives model fields (used when training from scratch without a preset or checkpoint) and
+training settings; `finetune` takes a name from it (`FinetuneTrainingArguments.recipe`). `BENCHMARK_RECIPES` says
+how `run_recipe` builds, pretrains, fine-tunes and validates a benchmark; `VALIDATION_PROTOCOLS` are the ways it
+carves a validation split out of the training clips.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+# Fine-tuning recipes. Keys: "model" (config fields) or "preset", "num_frames" (None: pad each batch to its longest
+# clip), "learning_rate", "weight_decay", "batch_size", "num_epochs", "warmup_ratio", "flip" (left-right flip
+# probability); optional "augment" (keyword arguments of `data.transforms.make_train_transform`), "extractor"
+# (feature-extractor fields, e.g. scale normalisation) and "label_smoothing".
+# The paper recipes keep the paper's optimiser settings; their epoch counts are the paper's GPU budgets, so pass
+# --num-epochs to fit a CPU.
+SMALL_MODEL: dict[str, Any] = {
+    "hidden_size": 128,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 4,
+    "intermediate_size": 256,
+    "max_frames": 64,
+    "hidden_dropout_prob": 0.1,
+    "attention_probs_dropout_prob": 0.0,
+}
+# What the CPU recipes share: a small model trained from scratch for 60 epochs on unit-radius clips.
+CPU_RECIPE: dict[str, Any] = {
+    "model": SMALL_MODEL,
+    "num_frames": 32,
+    "learning_rate": 1e-3,
+    "weight_decay": 0.05,
+    "batch_size": 32,
+    "num_epochs": 60,
+    "warmup_ratio": 0.1,
+    "flip": 0.0,
+    "label_smoothing": 0.1,
+    "augment": {"scale": (0.8, 1.2)},
+    "extractor": {"scale_normalization": True},
+}
+FINETUNE_RECIPES: dict[str, dict[str, Any]] = {
+    "embedded": {
+        "model": SMALL_MODEL,
+        "num_frames": 32,
+        "learning_rate": 1e-3,
+        "weight_decay": 0.05,
+        "batch_size": 32,
+        "num_epochs": 12,
+        "warmup_ratio": 0.1,
+        "flip": 0.0,
+    },
+    # The CPU recipes of the benchmark recipes below (chosen on the validation protocols, see the README).
+    "nucla-cpu": {
+        **CPU_RECIPE,
+        # Cross-view: a wide rotation about the vertical axis stands in for the unseen camera.
+        "augment": {"max_rotation_radians": {"x": 0.3, "y": 1.0, "z": 0.3}, "scale": (0.8, 1.2)},
+    },
+    "penn_action-cpu": {**CPU_RECIPE, "flip": 0.5},
+    "penn_action": {
+        "preset": "penn_action-1.0",
+        "num_frames": None,
+        "learning_rate": 3e-5,
+        "weight_decay": 1e-4,
+        "batch_size": 4,
+        "num_epochs": 1000,
+        "warmup_ratio": 0.0,
+        "flip": 0.5,
+    },
+    "nucla": {
+        "preset": "nucla-1.1",
+        "num_frames": 64,
+        "learning_rate": 1e-4,
+        "weight_decay": 1e-2,
+        "batch_size": 16,
+        "num_epochs": 1000,
+        "warmup_ratio": 0.0,
+        "flip": 0.0,
+    },
+    "ntu60-xsub": {
+        "preset": "ntu60-xsub-1.0",
+        "num_frames": 64,
+        "learning_rate": 3e-5,
+        "weight_decay": 1e-2,
+        "batch_size": 64,
+        "num_epochs": 100,
+        "warmup_ratio": 0.05,
+        "flip": 0.0,
+    },
+    "ntu60-xview": {
+        "preset": "ntu60-xview-1.0",
+        "num_frames": 64,
+        "learning_rate": 1e-4,
+        "weight_decay": 1e-2,
+        "batch_size": 64,
+        "num_epochs": 100,
+        "warmup_ratio": 0.05,
+        "flip": 0.0,
+    },
+}
+
+
+@dataclass(frozen=True)
+class BenchmarkRecipe:
+    """A benchmark's recipe: which builder, which fine-tuning settings, how long to pretrain, how to validate."""
+
+    builder: str  # a benchmark of `data.builders.BENCHMARKS` (dataset_scripts/<builder>.py)
+    finetune_recipe: str  # a name in FINETUNE_RECIPES (model size, optimiser, augmentation, epochs)
+    variant: str  # CascadeFormer variant (frame embedding), a key of VARIANT_EMBEDDINGS
+    objective: str | None  # pretraining objective ("masked_joint" or "gfp"); None: fine-tune from scratch
+    pretrain_epochs: int
+    pretrain_learning_rate: float
+    validation_protocols: tuple[str, ...]  # names in VALIDATION_PROTOCOLS; `--validate` runs the first
+
+
+@dataclass(frozen=True)
+class ColumnSplit:
+    """A validation protocol as data: training clips whose `column` is in `train` train, those in `validation`
+    validate (clips in neither are left out)."""
+
+    description: str
+    column: str
+    train: frozenset[int]
+    validation: frozenset[int]
+
+
+@dataclass(frozen=True)
+class StratifiedFraction:
+    """A validation protocol that holds out a seeded, stratified `fraction` of the training clips."""
+
+    description: str
+    fraction: float
+
+
+VALIDATION_PROTOCOLS: dict[str, ColumnSplit | StratifiedFraction] = {
+    # N-UCLA: the cross-view check every setting was chosen on, its reverse, and subjects unseen in training.
+    "view1-view2": ColumnSplit("view 1 -> view 2", "view", frozenset({1}), frozenset({2})),
+    "view2-view1": ColumnSplit("view 2 -> view 1", "view", frozenset({2}), frozenset({1})),
+    "cross-subject": ColumnSplit(
+        "subjects 1-7 -> subjects 8-10, views 1 and 2", "subject", frozenset(range(1, 8)), frozenset({8, 9, 10})
+    ),
+    "stratified-10%": StratifiedFraction("stratified 10%", 0.1),
+}
+
+BENCHMARK_RECIPES: dict[str, BenchmarkRecipe] = {
+    # Pretraining as the validation protocols chose it (README): on N-UCLA masked joint pretraining lost a point
+    # against training from scratch, so none; on Penn Action it was never worse over three seeds (three stratified
+    # splits) and 1.1 points better on average, so the paper's masked joint pretraining comes first.
+    # `--objective` / `--no-pretraining` override it.
+    "nucla": BenchmarkRecipe(
+        "nucla", "nucla-cpu", "1.0", None, 40, 1e-3, ("view1-view2", "view2-view1", "cross-subject")
+    ),
+    "penn-action": BenchmarkRecipe(
+        "penn_action", "penn_action-cpu", "1.0", "masked_joint", 40, 1e-3, ("stratified-10%",)
+    ),
+}
+
+VARIANT_EMBEDDINGS = {"1.0": "linear", "1.1": "conv", "1.2": "spatial_attention"}
+# Joint-segment tokens for GFP: 4-frame segments, MAMP's masking; the width follows the recipe's model.
+GFP_FIELDS = {"token_layout": "joint_segment", "segment_length": 4, "pretraining_objective": "gfp"}
