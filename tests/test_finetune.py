@@ -1,4 +1,5 @@
-"""examples/finetune.py: Trainer fine-tuning end to end, resuming after a kill, and publishing to a Hub."""
+"""Fine-tuning (`hf_cascadeformer.training.finetune`, and examples/finetune.py over it): Trainer end to end,
+resuming after a kill, and publishing to a Hub."""
 
 from __future__ import annotations
 
@@ -14,13 +15,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import REPO_ROOT, load_example
+from conftest import REPO_ROOT
 from hub_server import client_env
 from safetensors.torch import load_file
 from transformers import AutoFeatureExtractor, AutoModelForSequenceClassification
 
 from hf_cascadeformer import training
 from hf_cascadeformer.data.synthetic import load_synthetic_dataset
+from hf_cascadeformer.training import common, evaluation, finetuning
 
 FINETUNE = REPO_ROOT / "examples" / "finetune.py"
 FAST = ["--batch-size", "16", "--num-frames", "24", "--validation-fraction", "0.1"]
@@ -28,7 +30,7 @@ FAST = ["--batch-size", "16", "--num-frames", "24", "--validation-fraction", "0.
 
 @pytest.mark.slow
 def test_finetune_writes_a_complete_checkpoint_with_metrics_and_card(tmp_path):
-    finetune = load_example("finetune")
+    finetune = finetuning
     results = finetune.main(["--output-dir", str(tmp_path), "--max-steps", "4", "--eval-steps", "2", *FAST])
     for name in ("model.safetensors", "config.json", "preprocessor_config.json", "README.md", "eval_results.json"):
         assert (tmp_path / name).is_file(), name
@@ -49,8 +51,8 @@ def test_finetune_writes_a_complete_checkpoint_with_metrics_and_card(tmp_path):
     preprocessor = json.loads((tmp_path / "preprocessor_config.json").read_text())
     assert preprocessor["num_frames"] == 24 and preprocessor["num_persons"] == 2
 
-    # examples/evaluate.py on the same checkpoint and split reproduces the Trainer's test metrics.
-    evaluated = load_example("evaluate").main(["--model", str(tmp_path), "--split", "test"])
+    # `evaluate` on the same checkpoint and split reproduces the Trainer's test metrics.
+    evaluated = evaluation.main(["--model", str(tmp_path), "--split", "test"])
     assert evaluated["accuracy"] == pytest.approx(results["test_accuracy"])
     assert evaluated["f1_weighted"] == pytest.approx(results["test_f1_weighted"])
     assert sum(map(sum, evaluated["confusion_matrix"])) == 192
@@ -85,16 +87,15 @@ def test_config_overrides_name_a_misspelt_field(tmp_path):
 
 
 def test_bf16_on_a_cpu_without_native_bf16_warns_and_still_evaluates(tmp_path, monkeypatch):
-    monkeypatch.setattr(training, "cpu_has_native_bf16", lambda: True)
+    monkeypatch.setattr(common, "cpu_has_native_bf16", lambda: True)
     assert training.warn_if_bf16_is_slow("cpu") is False
     assert training.warn_if_bf16_is_slow("cuda") is False  # a GPU's bf16 is its own business
-    monkeypatch.setattr(training, "cpu_has_native_bf16", lambda: False)
+    monkeypatch.setattr(common, "cpu_has_native_bf16", lambda: False)
     with pytest.warns(UserWarning, match="no native bf16 matrix instructions"):
         assert training.warn_if_bf16_is_slow("cpu") is True
 
-    finetune = load_example("finetune")
-    finetune.main(["--output-dir", str(tmp_path), "--max-steps", "1", "--batch-size", "8", "--num-frames", "16"])
-    evaluate = load_example("evaluate")
+    finetuning.main(["--output-dir", str(tmp_path), "--max-steps", "1", "--batch-size", "8", "--num-frames", "16"])
+    evaluate = evaluation
     fp32 = evaluate.main(["--model", str(tmp_path), "--split", "test", "--no-plot"])
     with pytest.warns(UserWarning, match="drop the bf16 flag"):
         bf16 = evaluate.main(["--model", str(tmp_path), "--split", "test", "--no-plot", "--bf16"])

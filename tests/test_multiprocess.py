@@ -9,8 +9,10 @@ import sys
 
 import pytest
 import torch
-from conftest import REPO_ROOT, load_example
+from conftest import REPO_ROOT
 from safetensors.torch import load_file
+
+from hf_cascadeformer.training import evaluation
 
 ACCELERATE = [sys.executable, "-m", "accelerate.commands.launch"]
 # `--cpu --num_processes 2` would silently run one process on a CPU-only machine; --multi_gpu runs two gloo ranks.
@@ -39,7 +41,7 @@ def test_trainer_fine_tuning_runs_on_two_processes(tmp_path):
 
     # Predictions gathered from both ranks cover the whole test split once: the single-process evaluation of the
     # saved model gives the same metrics.
-    evaluated = load_example("evaluate").main(["--model", str(output), "--no-plot"])
+    evaluated = evaluation.main(["--model", str(output), "--no-plot"])
     assert evaluated["num_clips"] == 192
     assert evaluated["accuracy"] == pytest.approx(results["test_accuracy"])
 

@@ -1,4 +1,5 @@
-"""examples/pretrain.py: checkpoints, resuming after SIGKILL, and the saved pretraining model."""
+"""Pretraining (`hf_cascadeformer.training.pretrain`, and examples/pretrain.py over it): checkpoints, resuming
+after SIGKILL, and the saved pretraining model."""
 
 from __future__ import annotations
 
@@ -11,11 +12,12 @@ import time
 
 import pytest
 import torch
-from conftest import REPO_ROOT, load_example
+from conftest import REPO_ROOT
 from safetensors.torch import load_file
 from transformers import AutoModelForPreTraining, AutoModelForSequenceClassification
 
 import hf_cascadeformer  # noqa: F401  (registers the Auto classes)
+from hf_cascadeformer.training import pretraining
 
 PRETRAIN = REPO_ROOT / "examples" / "pretrain.py"
 COMMON = ["--max-steps", "8", "--checkpoint-every", "3", "--batch-size", "8", "--num-frames", "16", "--log-every", "2"]
@@ -67,7 +69,7 @@ def _log(run_dir) -> list[dict]:
 
 @pytest.mark.slow
 def test_a_fresh_run_replaces_a_finished_run_and_refuses_an_unfinished_one(tmp_path):
-    pretrain = load_example("pretrain")
+    pretrain = pretraining
     common = ["--output-dir", str(tmp_path), "--batch-size", "8", "--num-frames", "16", "--log-every", "1"]
     pretrain.main([*common, "--max-steps", "4", "--checkpoint-every", "2"])
     assert (tmp_path / "checkpoint-2").is_dir()

@@ -1,4 +1,5 @@
-"""examples/recipe.py in smoke mode on a handful of real clips: every stage runs and writes what it promises."""
+"""The benchmark recipes (`hf_cascadeformer.training.run_recipe`) in smoke mode on a handful of real clips: every
+stage runs and writes what it promises."""
 
 from __future__ import annotations
 
@@ -10,8 +11,10 @@ import numpy as np
 import pytest
 import scipy.io
 import torch
-from conftest import load_example
 from safetensors.torch import load_file
+
+from hf_cascadeformer.training import recipe_runner
+from hf_cascadeformer.training.recipes import BENCHMARK_RECIPES
 
 
 def copy_raw_files(source, target, names):
@@ -27,7 +30,7 @@ def test_nucla_recipe_smoke_on_the_cross_view_validation_protocol(tmp_path, shar
     raw = copy_raw_files(shared_data / "nucla" / "all_sqe", tmp_path / "raw" / "all_sqe", names)
     output = tmp_path / "run"
     args = ["nucla", "--raw-dir", str(raw.parent), "--validate", "--smoke", "--objective", "masked_joint"]
-    summary = load_example("recipe").main([*args, "--output-dir", str(output)])
+    summary = recipe_runner.main([*args, "--output-dir", str(output)])
     # View 1 trains, view 2 validates: no clip of one view lands in the other split.
     splits = datasets.load_from_disk(str(output / "splits"))
     assert set(splits["train"]["view"]) == {1} and set(splits["validation"]["view"]) == {2}
@@ -46,7 +49,7 @@ def test_nucla_recipe_smoke_on_the_cross_view_validation_protocol(tmp_path, shar
     assert any((output / "model").glob("checkpoint-*"))
     for name in ("eval_results.json", "model.safetensors"):
         (output / "model" / name).unlink()
-    again = load_example("recipe").main([*args, "--output-dir", str(output)])
+    again = recipe_runner.main([*args, "--output-dir", str(output)])
     assert again["metrics"] == summary["metrics"]
     second = load_file(output / "model" / "model.safetensors")
     assert first.keys() == second.keys() and all(torch.equal(first[name], second[name]) for name in first)
@@ -66,7 +69,7 @@ def test_penn_action_recipe_smoke_final_protocol_with_gfp_and_the_plain_head(tmp
     overrides.write_text(json.dumps({"hidden_dropout_prob": 0.25, "num_attention_heads": 2}))
     args = ["penn-action", "--raw-dir", str(raw.parent), "--output-dir", str(output), "--smoke"]
     args += ["--config", str(overrides)]
-    summary = load_example("recipe").main([*args, "--objective", "gfp", "--no-cascade", "--variant", "1.2"])
+    summary = recipe_runner.main([*args, "--objective", "gfp", "--no-cascade", "--variant", "1.2"])
     # The final protocol trains on every training clip, keeps the last model and evaluates on the test split.
     assert summary["protocol"] == "final (all training clips)" and set(summary["clips"]) == {"train", "test"}
     assert summary["clips"]["test"] == len(names[::4])
@@ -82,7 +85,7 @@ def test_penn_action_recipe_smoke_final_protocol_with_gfp_and_the_plain_head(tmp
 
 
 def test_validation_protocols_split_the_training_clips_as_data():
-    recipe = load_example("recipe")
+    recipe = recipe_runner
     views = [1, 1, 2, 2, 1, 2, 1, 2, 1, 2]
     subjects = [1, 8, 2, 9, 7, 10, 3, 4, 10, 5]
     clips = datasets.Dataset.from_dict(
@@ -95,7 +98,7 @@ def test_validation_protocols_split_the_training_clips_as_data():
             }
         ),
     )
-    nucla = recipe.RECIPES["nucla"]
+    nucla = BENCHMARK_RECIPES["nucla"]
     assert recipe.validation_protocol(nucla, None) == "view1-view2"  # the protocol the settings were chosen on
     forward = recipe.validation_splits("view1-view2", clips, seed=0)
     assert set(forward["train"]["view"]) == {1} and set(forward["validation"]["view"]) == {2}
@@ -105,4 +108,4 @@ def test_validation_protocols_split_the_training_clips_as_data():
     assert sorted(subject["train"]["subject"]) == [1, 2, 3, 4, 5, 7]
     assert sorted(subject["validation"]["subject"]) == [8, 9, 10, 10]
     with pytest.raises(SystemExit, match="does not apply"):
-        recipe.validation_protocol(recipe.RECIPES["penn-action"], "cross-subject")  # Penn Action has no subject ids
+        recipe.validation_protocol(BENCHMARK_RECIPES["penn-action"], "cross-subject")  # Penn Action has no subject ids

@@ -225,7 +225,10 @@ def _interpolate_frames(clip: np.ndarray, num_frames: int) -> np.ndarray:
 
 def _as_clip_list(clips: Any) -> Sequence[Any]:
     """One clip or a batch -> a list of clips. Arrays of rank 3 or 4 are one clip; rank 5 is a batch; a list whose
-    items are frames (rank 2) is one clip; any other list is a batch."""
+    items are frames (rank 2) is one clip; any other list is a batch, and so is a 1-D object array of clips (what a
+    numpy-formatted `datasets` column of clips of different lengths holds)."""
+    if isinstance(clips, np.ndarray) and clips.dtype == object and clips.ndim == 1:
+        clips = list(clips)
     if isinstance(clips, np.ndarray) or hasattr(clips, "numpy"):
         array = np.asarray(clips)
         if array.ndim in (3, 4):

@@ -18,7 +18,9 @@ class SkeletonCollator:
 
     Resampling, padding, centring and person selection are the feature extractor's, so training sees exactly the
     preprocessing that a saved checkpoint applies at inference. Use it as `data_collator` of `transformers.Trainer`
-    (with `remove_unused_columns=False`) or as `collate_fn` of a `DataLoader`, on a dataset in numpy format
+    (with `remove_unused_columns=False`: Trainer would otherwise drop the `skeleton` column, which the model's
+    forward does not name; `model_inputs.prepare_model_inputs` is the path for Trainer's defaults) or as
+    `collate_fn` of a `DataLoader`, on a dataset in numpy format
     (`dataset.with_format("numpy")`: about 25x faster to read than the python lists `with_transform` receives).
 
     Training augmentation belongs to the training split only: wrap it in `AugmentedDataset`.
@@ -36,6 +38,13 @@ class SkeletonCollator:
 
     def __call__(self, rows: Sequence[Mapping[str, Any]] | Mapping[str, Sequence[Any]]) -> dict[str, torch.Tensor]:
         """Collate a list of rows, or a batch as a dict of columns (what `dataset[indices]` returns)."""
+        first = rows if isinstance(rows, Mapping) else rows[0] if len(rows) else {}
+        if first and SKELETON_COLUMN not in first:
+            # Trainer's default `remove_unused_columns=True` drops `skeleton` (the model takes `skeletons`).
+            raise ValueError(
+                f"the batch has no {SKELETON_COLUMN!r} column (it has {', '.join(first)}): with Trainer, pass "
+                "remove_unused_columns=False, or prepare the inputs once with data.model_inputs.prepare_model_inputs"
+            )
         if isinstance(rows, Mapping):
             clips, labels = rows[SKELETON_COLUMN], rows.get(LABEL_COLUMN)
         else:

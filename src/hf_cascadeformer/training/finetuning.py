@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -55,14 +56,13 @@ def parse_finetune_args(
 ) -> tuple[ModelArguments, DataArguments, FinetuneArguments, FinetuneTrainingArguments]:
     """The command line of fine-tuning: the package's options and every `TrainingArguments` field."""
     parser = HfArgumentParser(FINETUNE_ARGUMENTS, prog=prog, description=__doc__)
-    return parser.parse_args_into_dataclasses(args=_legacy_push_to_hub(list(argv) if argv is not None else None))
+    argv = list(sys.argv[1:] if argv is None else argv)
+    return parser.parse_args_into_dataclasses(args=_legacy_push_to_hub(argv))
 
 
-def _legacy_push_to_hub(argv: list[str] | None) -> list[str] | None:
+def _legacy_push_to_hub(argv: list[str]) -> list[str]:
     """`--push-to-hub REPO_ID` (the option before `TrainingArguments` took over) means `--push_to_hub
     --hub_model_id REPO_ID`."""
-    if argv is None:
-        return None
     rewritten: list[str] = []
     values = iter(range(len(argv)))
     for index in values:
