@@ -20,6 +20,11 @@ from .common import EMBEDDED_2D_DATASET, EMBEDDED_DATASET
 from .recipes import BENCHMARK_RECIPES, FINETUNE_RECIPES, VALIDATION_PROTOCOLS, VARIANT_EMBEDDINGS
 
 
+def _spellings(name: str) -> list[str]:
+    """An option under an old name, with dashes and with underscores, like every other option."""
+    return [f"--{name}", f"--{name.replace('-', '_')}"]
+
+
 def _has_accelerator() -> bool:
     return torch.cuda.is_available() or torch.backends.mps.is_available()
 
@@ -97,13 +102,15 @@ class FinetuneTrainingArguments(TrainingArguments):
     learning_rate: float | None = field(default=None, metadata={"help": "peak AdamW learning rate [the recipe's]"})
     weight_decay: float | None = field(default=None, metadata={"help": "AdamW weight decay [the recipe's]"})
     per_device_train_batch_size: int | None = field(
-        default=None, metadata={"help": "clips per process and step [the recipe's]", "aliases": ["--batch-size"]}
+        default=None,
+        metadata={"help": "clips per process and step [the recipe's]", "aliases": _spellings("batch-size")},
     )
     per_device_eval_batch_size: int | None = field(
         default=None, metadata={"help": "clips per process in evaluation [the training batch size, at least 32]"}
     )
     num_train_epochs: float | None = field(
-        default=None, metadata={"help": "passes over the training data [the recipe's]", "aliases": ["--num-epochs"]}
+        default=None,
+        metadata={"help": "passes over the training data [the recipe's]", "aliases": _spellings("num-epochs")},
     )
     warmup_steps: float | None = field(
         default=None,
@@ -152,7 +159,7 @@ class FinetuneTrainingArguments(TrainingArguments):
         default=None,
         metadata={
             "help": "make the --hub_model_id repository private",
-            "aliases": ["--hub-private"],
+            "aliases": _spellings("hub-private"),
             "nargs": "?",
             "const": True,
         },
@@ -215,11 +222,12 @@ class PretrainArguments:
     config: str | None = field(default=None, metadata={"help": "a JSON file of CascadeFormerConfig fields"})
     max_steps: int = field(default=-1, metadata={"help": "stop after this many steps (overrides epochs)"})
     num_epochs: float | None = field(
-        default=None, metadata={"help": "passes over the training data [20]", "aliases": ["--num-train-epochs"]}
+        default=None, metadata={"help": "passes over the training data [20]", "aliases": _spellings("num-train-epochs")}
     )
     seed: int = field(default=0, metadata={"help": "seed of initialisation, masking and data order"})
     batch_size: int = field(
-        default=32, metadata={"help": "clips per process per step", "aliases": ["--per-device-train-batch-size"]}
+        default=32,
+        metadata={"help": "clips per process per step", "aliases": _spellings("per-device-train-batch-size")},
     )
     gradient_accumulation_steps: int = field(default=1, metadata={"help": "steps per optimizer update"})
     learning_rate: float = field(default=1e-3, metadata={"help": "peak AdamW learning rate"})
@@ -234,12 +242,14 @@ class PretrainArguments:
         metadata={"help": "no, bf16 or fp16 (overrides the accelerate config)", "choices": ["no", "bf16", "fp16"]},
     )
     checkpoint_every: int = field(
-        default=100, metadata={"help": "steps between checkpoints", "aliases": ["--save-steps"]}
+        default=100, metadata={"help": "steps between checkpoints", "aliases": _spellings("save-steps")}
     )
     keep_checkpoints: int = field(
-        default=2, metadata={"help": "how many checkpoints to keep", "aliases": ["--save-total-limit"]}
+        default=2, metadata={"help": "how many checkpoints to keep", "aliases": _spellings("save-total-limit")}
     )
-    log_every: int = field(default=10, metadata={"help": "steps between log records", "aliases": ["--logging-steps"]})
+    log_every: int = field(
+        default=10, metadata={"help": "steps between log records", "aliases": _spellings("logging-steps")}
+    )
     report_to: str = field(
         default="none",
         metadata={"help": "Accelerate trackers to log to (tensorboard, wandb, ..., comma-separated, 'all' or 'none')"},
