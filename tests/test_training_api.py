@@ -108,10 +108,11 @@ def test_finetune_report_to_tensorboard_writes_event_files_and_plain_log_lines(t
 
 
 @pytest.mark.slow
-def test_pretrain_console_has_no_carriage_returns_or_debug_values(tmp_path, capsys):
+def test_pretrain_console_has_no_carriage_returns_or_debug_values_and_trackers_get_the_losses(tmp_path, capsys):
+    pytest.importorskip("tensorboard")
     data_args, args = parse_pretrain_args(
         ["--output_dir", str(tmp_path), "--max_steps", "2", "--batch_size", "4", "--num_frames", "8"]
-        + ["--log_every", "1", "--disable_tqdm"]
+        + ["--log_every", "1", "--disable_tqdm", "--report_to", "tensorboard"]
     )
     pretrain(data_args, args)
     out = capsys.readouterr().out
@@ -120,3 +121,5 @@ def test_pretrain_console_has_no_carriage_returns_or_debug_values(tmp_path, caps
     assert "pretrained 2 steps on 1 process (4 clips per step)" in out
     # The checksums stay in the summary file, where the multi-process test reads them.
     assert len(json.loads((tmp_path / "pretrain_summary.json").read_text())["parameter_checksums"]) == 1
+    logged = [json.loads(line) for line in (tmp_path / "pretrain_log.jsonl").read_text().splitlines()]
+    assert _scalar_tags(tmp_path)["loss"] == pytest.approx([record["loss"] for record in logged])

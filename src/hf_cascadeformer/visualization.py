@@ -5,7 +5,7 @@
   person, optionally coloured by a per-frame importance (:func:`frame_importance`: the classifier's stage-1
   attention) or marking the masked joints of masked pretraining.
 * :func:`plot_training_curves`: losses, metrics and learning rate of a run folder (`trainer_state.json` of
-  `Trainer`, `pretrain_log.jsonl` of `examples/pretrain.py`), read by :func:`read_training_logs`.
+  `Trainer`, `pretrain_log.jsonl` of `hf_cascadeformer.training.pretrain`), read by :func:`read_training_logs`.
 * :func:`plot_confusion_matrix`: a row-normalised confusion matrix with action names.
 
 3D clips (NTU, N-UCLA: camera coordinates in metres, y up) are projected orthographically onto x (right) and y (up);

@@ -161,7 +161,8 @@ def finetune(
         save_results(output_dir, results)
         prefix = f"{evaluated_split}_"
         metrics = {key.removeprefix(prefix): value for key, value in results.items() if key.startswith(prefix)}
-        repo_id = training_args.hub_model_id if training_args.push_to_hub else None
+        # Without --hub_model_id, Trainer names the repository after the output folder; so does this.
+        repo_id = (training_args.hub_model_id or output_dir.name) if training_args.push_to_hub else None
         card = render_model_card(
             model.config,
             model_name=repo_id or output_dir.name,
