@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 
 import numpy as np
 import pytest
@@ -15,6 +16,7 @@ from hf_cascadeformer.training import (
     finetune,
     parse_finetune_args,
     parse_pretrain_args,
+    parse_recipe_args,
     pretrain,
 )
 
@@ -72,6 +74,16 @@ def test_training_arguments_fields_parse_with_the_old_option_names_too():
     data_args, pretrain_args = parse_pretrain_args(["--batch-size", "4", "--log-every", "3", "--save-steps", "5"])
     assert (pretrain_args.batch_size, pretrain_args.log_every, pretrain_args.checkpoint_every) == (4, 3, 5)
     assert pretrain_args.num_epochs == 20.0 and data_args.dataset == "embedded"
+
+
+def test_scripts_read_their_command_line_the_same_way(monkeypatch):
+    # examples/*.py call the parsers without arguments: they read sys.argv, old spellings and all.
+    monkeypatch.setattr(sys, "argv", ["recipe.py", "nucla", "--raw-dir", "raw", "--output-dir", "out", "--smoke"])
+    recipe = parse_recipe_args()
+    assert (recipe.benchmark, recipe.raw_dir, recipe.output_dir, recipe.smoke) == ("nucla", "raw", "out", True)
+    monkeypatch.setattr(sys, "argv", ["finetune.py", "--push-to-hub", "org/name", "--batch-size", "4"])
+    (*_, args) = parse_finetune_args()
+    assert args.push_to_hub and args.hub_model_id == "org/name" and args.per_device_train_batch_size == 4
 
 
 def _scalar_tags(folder) -> dict[str, list[float]]:

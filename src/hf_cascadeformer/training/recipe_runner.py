@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -53,7 +54,7 @@ from .recipes import (
 def parse_recipe_args(argv: Sequence[str] | None = None, prog: str | None = None) -> RecipeArguments:
     """The command line of a recipe: `BENCHMARK --raw-dir DIR --output-dir OUT [options]`."""
     parser = HfArgumentParser(RecipeArguments, prog=prog, description=__doc__)
-    argv = list(argv) if argv is not None else None
+    argv = list(sys.argv[1:] if argv is None else argv)
     if argv and not argv[0].startswith("-"):
         argv = ["--benchmark", *argv]  # the benchmark comes first, as a positional argument
     (args,) = parser.parse_args_into_dataclasses(args=argv)
