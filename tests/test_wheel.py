@@ -1,5 +1,5 @@
-"""A wheel of the package, installed in a fresh virtual environment without the source tree, trains, evaluates,
-predicts and runs a benchmark recipe through the `cascadeformer` command."""
+"""A wheel of the package, installed in a fresh virtual environment without the source tree, fine-tunes,
+evaluates, predicts and runs a benchmark recipe (with pretraining) through the `cascadeformer` command."""
 
 from __future__ import annotations
 
@@ -103,21 +103,25 @@ def test_finetune_evaluate_and_predict_from_the_wheel(installed):
     assert len(result["predictions"]) == 3 and sum(p["score"] for p in result["predictions"]) <= 1.0 + 1e-6
 
 
-def test_pretrain_from_the_wheel(installed):
-    installed.cascadeformer(
-        "pretrain", "--output_dir", "pretrain", "--max_steps", "2", "--batch_size", "4", "--num_frames", "8"
-    )
-    assert json.loads((installed.work / "pretrain" / "pretrain_summary.json").read_text())["steps"] == 2
-
-
 def test_recipe_smoke_from_the_wheel(installed, shared_data):
     raw = installed.work / "raw" / "all_sqe"
     raw.mkdir(parents=True)
     for path in sorted((shared_data / "nucla" / "all_sqe").glob("*.json"))[::25]:
         shutil.copy(path, raw / path.name)
     recipe = installed.cascadeformer(
-        "recipe", "nucla", "--raw-dir", str(raw.parent), "--output-dir", "nucla", "--validate", "--smoke"
+        "recipe",
+        "nucla",
+        "--raw-dir",
+        str(raw.parent),
+        "--output-dir",
+        "nucla",
+        "--validate",
+        "--smoke",
+        "--objective",
+        "masked_joint",  # pretraining too (Accelerate), in the same process
     )
     summary = json.loads((installed.work / "nucla" / "recipe_summary.json").read_text())
-    assert summary["smoke"] and 0.0 <= summary["metrics"]["validation"]["accuracy"] <= 1.0
+    assert summary["smoke"] and summary["pretraining"] == "masked_joint"
+    assert 0.0 <= summary["metrics"]["validation"]["accuracy"] <= 1.0
+    assert (installed.work / "nucla" / "pretrain" / "model.safetensors").is_file()
     assert "nucla validation: top-1" in recipe.stdout
