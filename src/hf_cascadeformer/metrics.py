@@ -1,35 +1,42 @@
-"""Classification metrics as the CascadeFormer paper reports them, in plain numpy so they work offline.
+"""Classification metrics as the CascadeFormer paper reports them, through the package's own `evaluate` module.
 
-`evaluate.load("accuracy")` downloads its metric script; these need nothing but the predictions.
+The module (`evaluation_modules/skeleton_classification/`) ships inside the package and `evaluate.load` reads it
+by path, so nothing is downloaded (`evaluate.load("accuracy")` would fetch its script from the Hub).
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
+from importlib import resources
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+from .evaluation_modules.skeleton_classification.skeleton_classification import confusion_matrix, top_k_accuracy
 
-def top_k_accuracy(logits: np.ndarray, labels: np.ndarray, k: int) -> float:
-    """Share of samples whose label is among the k highest scores (k is capped at the number of classes)."""
-    k = min(k, logits.shape[1])
-    top = np.argpartition(-logits, k - 1, axis=1)[:, :k]
-    return float((top == labels[:, None]).any(axis=1).mean())
+METRIC_PATH = Path(str(resources.files("hf_cascadeformer").joinpath("evaluation_modules", "skeleton_classification")))
+"""The folder of the `evaluate` module: `evaluate.load(str(METRIC_PATH))`."""
 
 
-def confusion_matrix(labels: np.ndarray, predictions: np.ndarray, num_classes: int) -> np.ndarray:
-    """Counts with true labels on rows and predictions on columns."""
-    matrix = np.zeros((num_classes, num_classes), dtype=np.int64)
-    np.add.at(matrix, (labels, predictions), 1)
-    return matrix
+@functools.cache
+def load_metric() -> Any:
+    """The package's `evaluate` metric, loaded by path and kept in memory (no cache files, no network)."""
+    import evaluate
+
+    return evaluate.load(str(METRIC_PATH), keep_in_memory=True)
 
 
-def classification_metrics(logits: np.ndarray, labels: np.ndarray, num_classes: int | None = None) -> dict[str, float]:
-    """Top-1 and top-5 accuracy and support-weighted precision, recall and F1 (as in the paper's tables).
+def classification_metrics(
+    logits: np.ndarray, labels: np.ndarray, num_classes: int | None = None, per_class: bool = False
+) -> dict[str, Any]:
+    """Top-1 and top-5 accuracy, mean class accuracy and support-weighted precision, recall and F1 (fractions).
 
-    Classes never predicted have precision 0 (scikit-learn's `zero_division=0` convention).
+    Classes never predicted have precision 0 (scikit-learn's `zero_division=0` convention). With `per_class`, also
+    `per_class_recall` (one entry per class) and `confusion_matrix` (true classes on rows).
     """
-    logits = np.asarray(logits, dtype=np.float64)
+    logits = np.asarray(logits, dtype=np.float32)
     labels = np.asarray(labels, dtype=np.int64)
     if logits.ndim != 2 or labels.shape != (logits.shape[0],):
         raise ValueError(
@@ -37,24 +44,7 @@ def classification_metrics(logits: np.ndarray, labels: np.ndarray, num_classes: 
         )
     if len(labels) == 0:
         raise ValueError("cannot compute metrics on zero samples")
-    num_classes = num_classes or logits.shape[1]
-    predictions = logits.argmax(axis=1)
-    matrix = confusion_matrix(labels, predictions, num_classes)
-    true_positives = np.diag(matrix).astype(np.float64)
-    predicted = matrix.sum(axis=0)
-    support = matrix.sum(axis=1)
-    precision = np.divide(true_positives, predicted, out=np.zeros(num_classes), where=predicted > 0)
-    recall = np.divide(true_positives, support, out=np.zeros(num_classes), where=support > 0)
-    denominator = precision + recall
-    f1 = np.divide(2 * precision * recall, denominator, out=np.zeros(num_classes), where=denominator > 0)
-    weights = support / support.sum()
-    return {
-        "accuracy": float((predictions == labels).mean()),
-        "top5_accuracy": top_k_accuracy(logits, labels, 5),
-        "precision_weighted": float((precision * weights).sum()),
-        "recall_weighted": float((recall * weights).sum()),
-        "f1_weighted": float((f1 * weights).sum()),
-    }
+    return load_metric().compute(predictions=logits, references=labels, num_classes=num_classes, per_class=per_class)
 
 
 def compute_metrics(eval_prediction: object) -> dict[str, float]:
@@ -71,3 +61,13 @@ def _unpack(eval_prediction: object) -> tuple[np.ndarray, np.ndarray]:
     if isinstance(logits, tuple):  # models that also return pooled features
         logits = logits[0]
     return np.asarray(logits), np.asarray(labels)
+
+
+__all__ = [
+    "METRIC_PATH",
+    "classification_metrics",
+    "compute_metrics",
+    "confusion_matrix",
+    "load_metric",
+    "top_k_accuracy",
+]
