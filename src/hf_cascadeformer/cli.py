@@ -323,6 +323,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_convert_official(commands)
     _add_export(commands)
     _add_pyskl(commands)
+    _add_ensemble(commands)
     return parser
 
 
@@ -588,6 +589,93 @@ def _add_pyskl(commands: Any) -> None:
         help="unpickle anything the file holds (runs its code): trusted files only",
     )
     imported.set_defaults(handler=_pyskl_import)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# ensemble
+
+
+def _ensemble(args: argparse.Namespace) -> None:
+    from .inference import IDENTITY_VIEWS, default_tta_views, ensemble_predictions, random_tta_views
+    from .training import load_dataset_dict
+
+    if args.weights is not None and len(args.weights) != len(args.models):
+        raise UserError(f"--weights: got {len(args.weights)} weights for {len(args.models)} models")
+    if args.batch_size < 1:
+        raise UserError(f"--batch-size must be at least 1, got {args.batch_size}")
+    if args.tta_views is not None and args.tta_views < 1:
+        raise UserError(f"--tta-views must be at least 1, got {args.tta_views}")
+    splits = load_dataset_dict(args.dataset, args.dataset_config)
+    if args.split not in splits:
+        raise UserError(f"split {args.split!r} not in {args.dataset} (it has {', '.join(splits)})")
+    dataset = splits[args.split]
+    if len(dataset) == 0:
+        raise UserError(f"split {args.split!r} of {args.dataset} is empty")
+    models = {}
+    for reference in args.models:
+        if reference in models:
+            raise UserError(f"{reference} is given twice; weight it with --weights instead")
+        models[reference] = _load_model_and_extractor(reference)
+    if args.tta_views is not None:
+        views = random_tta_views(args.tta_views, seed=args.seed, max_rotation_radians=args.tta_max_rotation)
+    elif args.tta:
+        views = default_tta_views()
+    else:
+        views = IDENTITY_VIEWS  # the plain prediction
+    result = ensemble_predictions(
+        models, dataset, weights=args.weights, views=views, scores=args.scores, batch_size=args.batch_size
+    )
+    summary = {
+        "dataset": args.dataset,
+        "split": args.split,
+        "num_clips": len(result.labels),
+        "scores": args.scores,
+        "tta_views": [vars(view) for view in views] if len(views) > 1 else None,
+        "class_names": list(dataset.features["label"].names),
+        **result.summary(),
+    }
+    output = Path(args.output or f"ensemble_{args.split}.json")
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(json.dumps(summary, indent=2) + "\n")
+    width = max(len("ensemble"), *(len(name) for name in result.names))
+    print(f"{args.dataset} {args.split}: {len(result.labels)} clips, {args.scores} scores, {len(views)} view(s)")
+    print(f"  {'model':<{width}}  {'weight':>6}  {'top-1':>6}  {'top-5':>6}  {'mean class':>10}")
+    rows = [*zip(result.names, result.weights, strict=True), ("ensemble", 1.0)]
+    for name, weight in rows:
+        metrics = result.metrics[name]
+        print(
+            f"  {name:<{width}}  {weight:>6.3f}  {100 * metrics['accuracy']:>5.1f}%  "
+            f"{100 * metrics['top5_accuracy']:>5.1f}%  {100 * metrics['mean_class_accuracy']:>9.1f}%"
+        )
+    print(f"wrote {output}")
+
+
+def _add_ensemble(commands: Any) -> None:
+    ensemble = commands.add_parser(
+        "ensemble",
+        help="score-level fusion of several classifiers (streams) on a dataset split, with metrics",
+        description="Classify a dataset split with each model, add their scores with weights (softmax "
+        "probabilities by default; --scores logits adds raw outputs, as CTR-GCN's ensemble does) and report "
+        "top-1, top-5 and mean class accuracy of every model and of the fusion. The models must share the "
+        "dataset's class names; each uses its own feature extractor.",
+    )
+    ensemble.add_argument("models", nargs="+", metavar="MODEL", help="classifier checkpoint folders or Hub ids")
+    ensemble.add_argument("--dataset", required=True, help="a built dataset folder, a Hub id, or 'embedded'")
+    ensemble.add_argument("--dataset-config", default=None, help="protocol of a Hub dataset, e.g. xsub")
+    ensemble.add_argument("--split", default="test", help="the split to classify [%(default)s]")
+    ensemble.add_argument("--weights", type=float, nargs="+", default=None, help="one weight per model [equal]")
+    ensemble.add_argument("--scores", choices=("softmax", "logits"), default="softmax", help="[%(default)s]")
+    ensemble.add_argument(
+        "--tta", action="store_true", help="test-time views: whole clip + 3 crops of 80%% (start, middle, end)"
+    )
+    ensemble.add_argument("--tta-views", type=int, default=None, help="N random views drawn from --seed instead")
+    ensemble.add_argument(
+        "--tta-max-rotation", type=float, default=0.0, help="random views turn 3D clips up to this (radians) [0]"
+    )
+    ensemble.add_argument("--seed", type=int, default=0, help="seed of the random views [%(default)s]")
+    ensemble.add_argument("--batch-size", type=int, default=64, help="clips per forward pass [%(default)s]")
+    ensemble.add_argument("--output", "-o", default=None, help="metrics JSON to write [ensemble_SPLIT.json]")
+    ensemble.set_defaults(handler=_ensemble)
 
 
 def _add_info(commands: Any) -> None:
