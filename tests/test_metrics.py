@@ -75,16 +75,21 @@ def test_mean_class_accuracy_and_per_class_recall_by_hand():
 
 
 @pytest.mark.slow
-def test_the_evaluate_module_loads_by_path_offline(tmp_path):
-    # A fresh interpreter with the Hub unreachable and evaluate offline: the module comes from the package folder.
-    script = textwrap.dedent(
-        """
-        import json, sys
-        import evaluate
-        from hf_cascadeformer.metrics import METRIC_PATH
-        metric = evaluate.load(str(METRIC_PATH))
-        print(json.dumps(metric.compute(predictions=[[0.1, 0.9], [0.8, 0.2], [0.3, 0.7]], references=[1, 1, 1])))
-        """
+def test_the_evaluate_module_loads_by_path_offline_even_beside_an_evaluate_py(tmp_path):
+    # A fresh interpreter with the Hub unreachable and evaluate offline, running a script whose folder holds an
+    # evaluate.py (as examples/ does): the module comes from the package folder, through the real library.
+    folder = tmp_path / "scripts"
+    folder.mkdir()
+    (folder / "evaluate.py").write_text("SHADOW = True\n")
+    (folder / "run.py").write_text(
+        textwrap.dedent(
+            """
+            import json
+            from hf_cascadeformer.metrics import compute_metrics, load_metric
+            metrics = compute_metrics(([[0.1, 0.9], [0.8, 0.2], [0.3, 0.7]], [1, 1, 1]))
+            print(json.dumps({"module": type(load_metric()).__module__, **metrics}))
+            """
+        )
     )
     env = {
         **os.environ,
@@ -94,9 +99,12 @@ def test_the_evaluate_module_loads_by_path_offline(tmp_path):
         "HF_HOME": str(tmp_path / "hf-home"),
         "HF_MODULES_CACHE": str(tmp_path / "modules"),
     }
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120)
+    result = subprocess.run(
+        [sys.executable, str(folder / "run.py")], capture_output=True, text=True, env=env, timeout=120
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     metrics = json.loads(result.stdout.strip().splitlines()[-1])
+    assert metrics["module"].startswith("evaluate_modules.")  # the copy evaluate.load made of the shipped script
     assert metrics["accuracy"] == pytest.approx(2 / 3) and metrics["mean_class_accuracy"] == pytest.approx(2 / 3)
     assert (METRIC_PATH / "skeleton_classification.py").is_file() and (METRIC_PATH / "README.md").is_file()
 
