@@ -162,6 +162,22 @@ def test_the_installed_package_uses_its_own_pipeline_without_trust_remote_code(t
     assert json.loads((tmp_path / "again" / "config.json").read_text())["custom_pipelines"] == saved["custom_pipelines"]
 
 
+def test_pipeline_save_pretrained_writes_the_same_checkpoint(tmp_path):
+    # transformers' own Pipeline.save_pretrained copies pipeline.py and its relative imports (it used to fail on
+    # pipeline.py importing the non-flat io module) and records the same custom_pipelines entry.
+    from transformers import pipeline
+
+    from hf_cascadeformer.pipeline import TASK
+
+    _classifier_with_pipeline(tmp_path / "ckpt")
+    classify = pipeline(TASK, model=str(tmp_path / "ckpt"), device="cpu")
+    classify.save_pretrained(tmp_path / "saved")
+    for name in ("pipeline.py", "feature_extraction_cascadeformer.py", "modeling_cascadeformer.py"):
+        assert (tmp_path / "saved" / name).is_file(), name
+    saved = json.loads((tmp_path / "saved" / "config.json").read_text())["custom_pipelines"]
+    assert saved == json.loads((tmp_path / "ckpt" / "config.json").read_text())["custom_pipelines"]
+
+
 def test_add_pipeline_code_refuses_what_is_not_a_saved_classifier(tmp_path):
     from hf_cascadeformer.hub import add_pipeline_code
 
