@@ -84,6 +84,9 @@ def assert_one_line_error(status: int, err: str, command: str, fragment: str) ->
         (["pretrain"], "usage: cascadeformer pretrain"),
         (["finetune"], "usage: cascadeformer finetune"),
         (["evaluate"], "usage: cascadeformer evaluate"),
+        (["pyskl-export"], "--split-prefix"),
+        (["pyskl-import"], "--trust-pickle"),
+        (["ensemble"], "--weights"),
     ],
 )
 def test_every_command_has_help(capsys, argv, expected):

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from conftest import REPO_ROOT
 from hub_server import client_env
+from huggingface_hub import DatasetCard
 
 from hf_cascadeformer.data.builders import load_benchmark
 
@@ -56,6 +57,10 @@ def test_nucla_push_to_hub_and_load_dataset_round_trip(hub_server, shared_data, 
     assert remote["splits"] == {"train": 1020}  # the test view is not in ../shared/data, so only train is pushed
     assert remote["names"][0] == "pick up with one hand" and len(remote["names"]) == 10
     assert "1020" in remote["card"].replace(",", "")
+    # The Hub card keeps datasets' own metadata (configs, dataset_info) and gains the benchmark's licence and tags.
+    card = DatasetCard(remote["card"]).data
+    assert card.license == "cc-by-nc-4.0" and "skeleton" in card.tags and card.pretty_name
+    assert card.configs[0]["config_name"] == "xview"
 
     local = load_benchmark(output)["train"].with_format("numpy")
     first = [i for i in range(len(local)) if local[i]["sample_id"] == remote["first_id"]][0]

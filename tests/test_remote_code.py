@@ -86,3 +86,148 @@ def test_checkpoint_loads_with_trust_remote_code_without_the_package(tmp_path, s
         with torch.no_grad():
             expected = model(clips).logits
         torch.testing.assert_close(torch.tensor(remote["logits"]), expected, rtol=1e-5, atol=1e-5)
+
+
+# The pipeline task from the checkpoint alone: transformers reads `custom_pipelines` from config.json and imports the
+# copied pipeline.py (which imports the copied feature extractor) as remote code.
+PIPELINE_LOADER = WITHOUT_PACKAGE + textwrap.dedent(
+    """
+    import numpy as np
+    from transformers import pipeline
+
+    path, clips_file, npy_file = sys.argv[1], sys.argv[2], sys.argv[3]
+    try:
+        import hf_cascadeformer  # noqa: F401
+        raise SystemExit("the package should not be importable in this test")
+    except ImportError:
+        pass
+    classify = pipeline("skeleton-action-recognition", model=path, trust_remote_code=True, device="cpu")
+    clips = list(np.load(clips_file))
+    result = {
+        "class": type(classify).__name__,
+        "module": type(classify).__module__,
+        "extractor_frames": classify.feature_extractor.num_frames,
+        "batch": classify(clips, top_k=4, batch_size=2),
+        "npy": classify(npy_file, top_k=4),
+    }
+    try:
+        classify(path + "/missing.skeleton")
+    except ValueError as error:
+        result["skeleton_error"] = str(error)
+    print(json.dumps(result))
+    """
+)
+
+
+def _classifier_with_pipeline(folder) -> tuple[CascadeFormerForSequenceClassification, CascadeFormerFeatureExtractor]:
+    from hf_cascadeformer.hub import add_pipeline_code
+
+    config = CascadeFormerConfig(
+        num_joints=5,
+        max_frames=16,
+        hidden_size=16,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        id2label={0: "wave", 1: "clap", 2: "sit", 3: "jump"},
+        label2id={"wave": 0, "clap": 1, "sit": 2, "jump": 3},
+    )
+    torch.manual_seed(0)
+    model = CascadeFormerForSequenceClassification(config).eval()
+    extractor = CascadeFormerFeatureExtractor.from_model_config(config, num_frames=8, root_joint=0)
+    model.save_pretrained(folder)
+    extractor.save_pretrained(folder)
+    written = add_pipeline_code(folder)
+    assert {path.name for path in written} == {"config.json", "pipeline.py", "feature_extraction_cascadeformer.py"}
+    assert add_pipeline_code(folder) == written  # a second call rewrites the same files
+    return model, extractor
+
+
+def test_the_installed_package_uses_its_own_pipeline_without_trust_remote_code(tmp_path):
+    from transformers import pipeline
+
+    from hf_cascadeformer.pipeline import TASK, SkeletonActionRecognitionPipeline
+
+    model, extractor = _classifier_with_pipeline(tmp_path / "ckpt")
+    saved = json.loads((tmp_path / "ckpt" / "config.json").read_text())
+    assert saved["custom_pipelines"] == {
+        TASK: {"impl": "pipeline.SkeletonActionRecognitionPipeline", "pt": ["AutoModelForSequenceClassification"]}
+    }
+    # transformers.pipeline would otherwise demand trust_remote_code for the checkpoint's copy of the pipeline.
+    classify = pipeline(TASK, model=str(tmp_path / "ckpt"), device="cpu")
+    assert type(classify) is SkeletonActionRecognitionPipeline
+    assert CascadeFormerConfig.from_pretrained(tmp_path / "ckpt").custom_pipelines == {}
+    # Saving again (e.g. after loading) keeps the entry.
+    reloaded = CascadeFormerForSequenceClassification.from_pretrained(tmp_path / "ckpt")
+    reloaded.save_pretrained(tmp_path / "again")
+    assert json.loads((tmp_path / "again" / "config.json").read_text())["custom_pipelines"] == saved["custom_pipelines"]
+
+
+def test_pipeline_save_pretrained_writes_the_same_checkpoint(tmp_path):
+    # transformers' own Pipeline.save_pretrained copies pipeline.py and its relative imports (it used to fail on
+    # pipeline.py importing the non-flat io module) and records the same custom_pipelines entry.
+    from transformers import pipeline
+
+    from hf_cascadeformer.pipeline import TASK
+
+    _classifier_with_pipeline(tmp_path / "ckpt")
+    classify = pipeline(TASK, model=str(tmp_path / "ckpt"), device="cpu")
+    classify.save_pretrained(tmp_path / "saved")
+    for name in ("pipeline.py", "feature_extraction_cascadeformer.py", "modeling_cascadeformer.py"):
+        assert (tmp_path / "saved" / name).is_file(), name
+    saved = json.loads((tmp_path / "saved" / "config.json").read_text())["custom_pipelines"]
+    assert saved == json.loads((tmp_path / "ckpt" / "config.json").read_text())["custom_pipelines"]
+
+
+def test_add_pipeline_code_refuses_what_is_not_a_saved_classifier(tmp_path):
+    from hf_cascadeformer.hub import add_pipeline_code
+
+    with pytest.raises(FileNotFoundError, match="config.json: no such file; save the model"):
+        add_pipeline_code(tmp_path)
+    config = CascadeFormerConfig(
+        num_joints=5, max_frames=16, hidden_size=16, num_hidden_layers=1, num_attention_heads=2
+    )
+    CascadeFormerForMaskedSkeletonModeling(config).save_pretrained(tmp_path)
+    with pytest.raises(ValueError, match="not a classifier checkpoint"):
+        add_pipeline_code(tmp_path)
+
+
+@pytest.mark.slow
+def test_the_pipeline_travels_with_the_checkpoint(tmp_path):
+    import numpy as np
+    from transformers import pipeline
+
+    model, extractor = _classifier_with_pipeline(tmp_path / "ckpt")
+    rng = np.random.default_rng(0)
+    clips = rng.normal(size=(3, 12, 1, 5, 3)).astype(np.float32)
+    np.save(tmp_path / "clips.npy", clips)
+    np.save(tmp_path / "one.npy", clips[0, :, 0])  # (frames, joints, channels)
+
+    env = {**os.environ, "HF_MODULES_CACHE": str(tmp_path / "modules"), "HF_HUB_OFFLINE": "1"}
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            PIPELINE_LOADER,
+            str(tmp_path / "ckpt"),
+            str(tmp_path / "clips.npy"),
+            str(tmp_path / "one.npy"),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=240,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    remote = json.loads(result.stdout.strip().splitlines()[-1])
+    assert remote["class"] == "SkeletonActionRecognitionPipeline"
+    assert remote["module"].startswith("transformers_modules.")  # the checkpoint's copy, not the package
+    assert remote["extractor_frames"] == 8
+    assert "needs the hf-cascadeformer package" in remote["skeleton_error"]
+
+    # The same predictions as the installed package's pipeline.
+    local = pipeline("skeleton-action-recognition", model=str(tmp_path / "ckpt"), device="cpu")
+    expected = local(list(clips), top_k=4)
+    for got, want in zip(remote["batch"], expected, strict=True):
+        assert [p["label"] for p in got] == [p["label"] for p in want]
+        np.testing.assert_allclose([p["score"] for p in got], [p["score"] for p in want], atol=1e-5)
+    assert [p["label"] for p in remote["npy"]] == [p["label"] for p in expected[0]]

@@ -10,6 +10,9 @@ and pictures.
     cascadeformer info CHECKPOINT_OR_PRESET
     cascadeformer convert-official --dataset penn --variant 1.0 --checkpoint-dir DIR --output-dir OUT
     cascadeformer export --model CKPT --output model.onnx|model.pt2 [--num-frames N] [--format onnx|torch]
+    cascadeformer pyskl-export DATASET -o annotations.pkl [--split-prefix xsub_]
+    cascadeformer pyskl-import annotations.pkl --output-dir OUT [--split xsub_train=train ...] [--trust-pickle]
+    cascadeformer ensemble MODEL [MODEL ...] --dataset DATASET [--split test] [--weights W ...] [--tta]
 
 Mistakes in the command line or its inputs (a missing file, an unknown format, a clip that does not fit the model)
 end with one line `cascadeformer <command>: error: ...` and exit status 2; set `CASCADEFORMER_DEBUG=1` to see the
@@ -296,6 +299,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_info(commands)
     _add_convert_official(commands)
     _add_export(commands)
+    _add_pyskl(commands)
+    _add_ensemble(commands)
     return parser
 
 
@@ -463,6 +468,191 @@ def _add_export(commands: Any) -> None:
         "--no-attention-mask", action="store_true", help="take skeletons only (every frame counts as valid)"
     )
     export.set_defaults(handler=_export)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# pyskl annotation files
+
+
+def _pyskl_export(args: argparse.Namespace) -> None:
+    from .data.builders import load_benchmark
+    from .data.pyskl import export_pyskl
+
+    output = Path(args.output)
+    if output.is_dir():
+        raise UserError(f"{output}: is a folder; name the .pkl file to write")
+    dataset_dict = load_benchmark(args.dataset, args.dataset_config)
+    written = export_pyskl(dataset_dict, output, split_prefix=args.split_prefix)
+    counts = ", ".join(f"{args.split_prefix}{name} {len(split)}" for name, split in dataset_dict.items())
+    print(f"wrote {written} (pyskl annotations; {counts})")
+
+
+def _pyskl_import(args: argparse.Namespace) -> None:
+    import shutil
+    import tempfile
+
+    from .data.builders import save_dataset_dict
+    from .data.pyskl import import_pyskl
+
+    splits = None
+    if args.split:
+        splits = {}
+        for item in args.split:
+            source, _, target = item.partition("=")
+            if not source:
+                raise UserError(f"--split {item!r}: expected PYSKL_SPLIT or PYSKL_SPLIT=NAME")
+            splits[source] = target or source
+    class_names = None
+    if args.class_names:
+        try:
+            class_names = [line.strip() for line in Path(args.class_names).read_text().splitlines() if line.strip()]
+        except OSError as error:
+            raise UserError(f"{args.class_names}: cannot read the class names ({error.strerror})") from error
+    work_dir = Path(tempfile.mkdtemp(prefix="hf-cascadeformer-pyskl-"))
+    try:
+        dataset_dict = import_pyskl(
+            args.annotations,
+            splits=splits,
+            class_names=class_names,
+            num_persons=args.num_persons,
+            append_scores=args.append_scores,
+            trust_pickle=args.trust_pickle,
+            work_dir=work_dir,
+        )
+        output = save_dataset_dict(dataset_dict, args.output_dir)
+        counts = ", ".join(f"{name} {len(split)}" for name, split in dataset_dict.items())
+        del dataset_dict  # drop the memory maps of the work files before they go
+    finally:
+        shutil.rmtree(work_dir, ignore_errors=True)
+    print(f"saved {counts} clips to {output}")
+
+
+def _add_pyskl(commands: Any) -> None:
+    export = commands.add_parser(
+        "pyskl-export",
+        help="write a built dataset as a pyskl / mmaction2 annotation file (.pkl)",
+        description="Write a dataset built by `cascadeformer prepare` (a folder or Hub id) as pyskl's annotation "
+        "pickle: split (name -> frame_dir list) and annotations (keypoint (persons, frames, joints, channels), "
+        "label, frame_dir, total_frames, plus the metadata columns).",
+    )
+    export.add_argument("dataset", help="a dataset folder built by `cascadeformer prepare`, or a Hub dataset id")
+    export.add_argument("--output", "-o", required=True, help="the .pkl file to write")
+    export.add_argument("--dataset-config", default=None, help="protocol of a Hub dataset, e.g. xview")
+    export.add_argument("--split-prefix", default="", help="prefix of the split names, e.g. xsub_ [none]")
+    export.set_defaults(handler=_pyskl_export)
+
+    imported = commands.add_parser(
+        "pyskl-import",
+        help="turn a pyskl / mmaction2 annotation file (.pkl) into a dataset folder",
+        description="Read pyskl's annotation pickle into a dataset folder with this package's columns (load it "
+        "with load_benchmark or --dataset). Only lists, dicts and numpy arrays are unpickled unless you pass "
+        "--trust-pickle: a pickle can run code when loaded.",
+    )
+    imported.add_argument("annotations", help="the pyskl .pkl file")
+    imported.add_argument("--output-dir", required=True, help="the dataset folder to write")
+    imported.add_argument(
+        "--split",
+        action="append",
+        metavar="PYSKL_SPLIT[=NAME]",
+        help="import this split (renamed to NAME), e.g. --split xsub_train=train --split xsub_val=test; "
+        "repeatable [every split, under its own name]",
+    )
+    imported.add_argument("--class-names", default=None, help="a text file with one action name per line [0, 1, ...]")
+    imported.add_argument("--num-persons", type=int, default=None, help="person slots [the most in any clip]")
+    imported.add_argument("--append-scores", action="store_true", help="keep keypoint_score as a last channel")
+    imported.add_argument(
+        "--trust-pickle",
+        action="store_true",
+        help="unpickle anything the file holds (runs its code): trusted files only",
+    )
+    imported.set_defaults(handler=_pyskl_import)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# ensemble
+
+
+def _ensemble(args: argparse.Namespace) -> None:
+    from .inference import IDENTITY_VIEWS, default_tta_views, ensemble_predictions, random_tta_views
+    from .training import load_dataset_dict
+
+    if args.weights is not None and len(args.weights) != len(args.models):
+        raise UserError(f"--weights: got {len(args.weights)} weights for {len(args.models)} models")
+    if args.batch_size < 1:
+        raise UserError(f"--batch-size must be at least 1, got {args.batch_size}")
+    if args.tta_views is not None and args.tta_views < 1:
+        raise UserError(f"--tta-views must be at least 1, got {args.tta_views}")
+    splits = load_dataset_dict(args.dataset, args.dataset_config)
+    if args.split not in splits:
+        raise UserError(f"split {args.split!r} not in {args.dataset} (it has {', '.join(splits)})")
+    dataset = splits[args.split]
+    if len(dataset) == 0:
+        raise UserError(f"split {args.split!r} of {args.dataset} is empty")
+    models = {}
+    for reference in args.models:
+        if reference in models:
+            raise UserError(f"{reference} is given twice; weight it with --weights instead")
+        models[reference] = _load_model_and_extractor(reference)
+    if args.tta_views is not None:
+        views = random_tta_views(args.tta_views, seed=args.seed, max_rotation_radians=args.tta_max_rotation)
+    elif args.tta:
+        views = default_tta_views()
+    else:
+        views = IDENTITY_VIEWS  # the plain prediction
+    result = ensemble_predictions(
+        models, dataset, weights=args.weights, views=views, scores=args.scores, batch_size=args.batch_size
+    )
+    summary = {
+        "dataset": args.dataset,
+        "split": args.split,
+        "num_clips": len(result.labels),
+        "scores": args.scores,
+        "tta_views": [vars(view) for view in views] if len(views) > 1 else None,
+        "class_names": list(dataset.features["label"].names),
+        **result.summary(),
+    }
+    output = Path(args.output or f"ensemble_{args.split}.json")
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(json.dumps(summary, indent=2) + "\n")
+    width = max(len("ensemble"), *(len(name) for name in result.names))
+    print(f"{args.dataset} {args.split}: {len(result.labels)} clips, {args.scores} scores, {len(views)} view(s)")
+    print(f"  {'model':<{width}}  {'weight':>6}  {'top-1':>6}  {'top-5':>6}  {'mean class':>10}")
+    rows = [*zip(result.names, result.weights, strict=True), ("ensemble", 1.0)]
+    for name, weight in rows:
+        metrics = result.metrics[name]
+        print(
+            f"  {name:<{width}}  {weight:>6.3f}  {100 * metrics['accuracy']:>5.1f}%  "
+            f"{100 * metrics['top5_accuracy']:>5.1f}%  {100 * metrics['mean_class_accuracy']:>9.1f}%"
+        )
+    print(f"wrote {output}")
+
+
+def _add_ensemble(commands: Any) -> None:
+    ensemble = commands.add_parser(
+        "ensemble",
+        help="score-level fusion of several classifiers (streams) on a dataset split, with metrics",
+        description="Classify a dataset split with each model, add their scores with weights (softmax "
+        "probabilities by default; --scores logits adds raw outputs, as CTR-GCN's ensemble does) and report "
+        "top-1, top-5 and mean class accuracy of every model and of the fusion. The models must share the "
+        "dataset's class names; each uses its own feature extractor.",
+    )
+    ensemble.add_argument("models", nargs="+", metavar="MODEL", help="classifier checkpoint folders or Hub ids")
+    ensemble.add_argument("--dataset", required=True, help="a built dataset folder, a Hub id, or 'embedded'")
+    ensemble.add_argument("--dataset-config", default=None, help="protocol of a Hub dataset, e.g. xsub")
+    ensemble.add_argument("--split", default="test", help="the split to classify [%(default)s]")
+    ensemble.add_argument("--weights", type=float, nargs="+", default=None, help="one weight per model [equal]")
+    ensemble.add_argument("--scores", choices=("softmax", "logits"), default="softmax", help="[%(default)s]")
+    ensemble.add_argument(
+        "--tta", action="store_true", help="test-time views: whole clip + 3 crops of 80%% (start, middle, end)"
+    )
+    ensemble.add_argument("--tta-views", type=int, default=None, help="N random views drawn from --seed instead")
+    ensemble.add_argument(
+        "--tta-max-rotation", type=float, default=0.0, help="random views turn 3D clips up to this (radians) [0]"
+    )
+    ensemble.add_argument("--seed", type=int, default=0, help="seed of the random views [%(default)s]")
+    ensemble.add_argument("--batch-size", type=int, default=64, help="clips per forward pass [%(default)s]")
+    ensemble.add_argument("--output", "-o", default=None, help="metrics JSON to write [ensemble_SPLIT.json]")
+    ensemble.set_defaults(handler=_ensemble)
 
 
 def _add_info(commands: Any) -> None:

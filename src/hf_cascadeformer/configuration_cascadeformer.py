@@ -30,6 +30,9 @@ AUTO_MAP = {
     "AutoModelForSequenceClassification": "modeling_cascadeformer.CascadeFormerForSequenceClassification",
 }
 
+# True in the installed package, False in a checkpoint's copy of this file loaded as remote code.
+_LOADED_FROM_PACKAGE = __name__.startswith("hf_cascadeformer.")
+
 
 class CascadeFormerConfig(PreTrainedConfig):
     r"""
@@ -364,6 +367,24 @@ class CascadeFormerConfig(PreTrainedConfig):
         self.gfp_variance_target = gfp_variance_target
         kwargs.setdefault("auto_map", copy.deepcopy(AUTO_MAP))
         super().__init__(**kwargs)
+
+    @property
+    def custom_pipelines(self) -> dict[str, Any]:
+        """The pipelines whose code travels with the checkpoint (`{task: {"impl": "pipeline.Class", "pt": [...]}}`),
+        as `transformers.pipeline` reads them: empty when this config class comes from the installed package.
+
+        `transformers.pipeline` prefers a config's `custom_pipelines` over its registered tasks and then demands
+        `trust_remote_code=True` (transformers/pipelines/__init__.py). Importing the package registers the task
+        with its own pipeline class, so there the checkpoint's copy is not needed, as `AutoModel` prefers local
+        code to a checkpoint's `auto_map`. The saved value is kept either way and written back by `save_pretrained`.
+        """
+        if _LOADED_FROM_PACKAGE:
+            return {}
+        return self.__dict__.get("custom_pipelines", {})
+
+    @custom_pipelines.setter
+    def custom_pipelines(self, value: dict[str, Any] | None) -> None:
+        self.__dict__["custom_pipelines"] = dict(value or {})
 
     @property
     def frame_size(self) -> int:

@@ -21,6 +21,7 @@ import torch
 
 from .configuration_cascadeformer import PRESETS, CascadeFormerConfig
 from .feature_extraction_cascadeformer import CascadeFormerFeatureExtractor
+from .hub import add_pipeline_code
 from .modeling_cascadeformer import CascadeFormerForSequenceClassification
 
 DATASET_PREFIX = {"penn": "Penn", "nucla": "NUCLA", "ntu": "NTU"}
@@ -228,6 +229,7 @@ def convert_official(
         config, num_frames=None if dataset == "penn" else 64, centering="none"
     )
     extractor.save_pretrained(output)
+    add_pipeline_code(output)  # the pipeline task loads from the folder with trust_remote_code, package or not
     return output
 
 

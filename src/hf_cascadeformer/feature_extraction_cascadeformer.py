@@ -7,6 +7,7 @@ was trained. This file travels with checkpoints as remote code: it imports only 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -245,4 +246,30 @@ def _as_clip_list(clips: Any) -> Sequence[Any]:
     raise ValueError(f"expected a numpy array or a list of clips, got {type(clips).__name__}")
 
 
-__all__ = ["CascadeFormerFeatureExtractor"]
+def as_clip(data: Any, source: str | Path = "clip") -> np.ndarray:
+    """Check an array-like clip and return it as ``(frames, persons, joints, channels)`` float32.
+
+    Accepts ``(frames, joints, channels)`` (one person) or ``(frames, persons, joints, channels)`` with 2 or 3
+    channels and at least one frame; raises ``ValueError`` naming ``source`` otherwise.
+    """
+    try:
+        array = np.asarray(data, dtype=np.float32)
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"{source}: not a numeric frames x joints x channels array ({error})") from error
+    if array.ndim == 3:
+        array = array[:, np.newaxis]
+    if array.ndim != 4:
+        raise ValueError(
+            f"{source}: expected shape (frames, joints, channels) or (frames, persons, joints, channels), "
+            f"got {array.shape}"
+        )
+    if array.shape[0] == 0 or array.shape[1] == 0 or array.shape[2] == 0:
+        raise ValueError(f"{source}: the clip is empty (shape {array.shape})")
+    if array.shape[3] not in (2, 3):
+        raise ValueError(f"{source}: expected 2 or 3 coordinates per joint, got {array.shape[3]} (shape {array.shape})")
+    if not np.isfinite(array).all():
+        raise ValueError(f"{source}: contains NaN or infinite coordinates")
+    return np.ascontiguousarray(array)
+
+
+__all__ = ["CascadeFormerFeatureExtractor", "as_clip"]

@@ -24,6 +24,9 @@ import numpy as np
 
 from .data.errors import SkeletonFileError
 
+# Defined with the feature extractor so that it travels with checkpoints (the pipeline's remote code uses it).
+from .feature_extraction_cascadeformer import as_clip
+
 CLIP_FORMATS: dict[str, str] = {
     ".skeleton": "NTU RGB+D / PKU-MMD Kinect v2 text",
     ".mat": "Penn Action annotation",
@@ -69,32 +72,6 @@ def load_clip(path: str | Path, max_persons: int = 2) -> tuple[np.ndarray, dict[
     metadata["num_frames"] = int(clip.shape[0])
     metadata["num_persons"] = int(np.any(clip != 0, axis=(0, 2, 3)).sum())
     return clip, metadata
-
-
-def as_clip(data: Any, source: str | Path = "clip") -> np.ndarray:
-    """Check an array-like clip and return it as ``(frames, persons, joints, channels)`` float32.
-
-    Accepts ``(frames, joints, channels)`` (one person) or ``(frames, persons, joints, channels)`` with 2 or 3
-    channels and at least one frame; raises ``ValueError`` naming ``source`` otherwise.
-    """
-    try:
-        array = np.asarray(data, dtype=np.float32)
-    except (TypeError, ValueError) as error:
-        raise ValueError(f"{source}: not a numeric frames x joints x channels array ({error})") from error
-    if array.ndim == 3:
-        array = array[:, np.newaxis]
-    if array.ndim != 4:
-        raise ValueError(
-            f"{source}: expected shape (frames, joints, channels) or (frames, persons, joints, channels), "
-            f"got {array.shape}"
-        )
-    if array.shape[0] == 0 or array.shape[1] == 0 or array.shape[2] == 0:
-        raise ValueError(f"{source}: the clip is empty (shape {array.shape})")
-    if array.shape[3] not in (2, 3):
-        raise ValueError(f"{source}: expected 2 or 3 coordinates per joint, got {array.shape[3]} (shape {array.shape})")
-    if not np.isfinite(array).all():
-        raise ValueError(f"{source}: contains NaN or infinite coordinates")
-    return np.ascontiguousarray(array)
 
 
 def _load_ntu(path: Path, max_persons: int) -> tuple[np.ndarray, dict[str, Any]]:

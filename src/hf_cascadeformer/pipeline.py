@@ -13,6 +13,11 @@ frames, a dict with a `skeleton` entry (a row of the package's datasets), or a p
 :func:`hf_cascadeformer.io.load_clip` reads (NTU `.skeleton`, N-UCLA JSON, Penn Action `.mat`, `.npy`, `.npz`, JSON).
 A list of inputs (or an array of rank 5) is a batch. Every clip goes through the checkpoint's own feature extractor;
 a checkpoint saved without one gets the extractor its config implies.
+
+This file travels with classifier checkpoints as remote code (see :func:`hf_cascadeformer.hub.add_pipeline_code`),
+so `pipeline(TASK, model=folder, trust_remote_code=True)` also works where the package is not installed; it
+imports only numpy, torch, transformers and the flat feature extractor file. Without the package, clip files are
+read only as `.npy` / `.npz` (the benchmark formats need the package's readers).
 """
 
 from __future__ import annotations
@@ -28,8 +33,7 @@ from transformers import AutoModelForSequenceClassification, Pipeline
 from transformers.pipelines import PIPELINE_REGISTRY
 from transformers.pipelines.pt_utils import PipelineDataset, PipelineIterator
 
-from .feature_extraction_cascadeformer import CascadeFormerFeatureExtractor
-from .io import as_clip, load_clip
+from .feature_extraction_cascadeformer import CascadeFormerFeatureExtractor, as_clip
 
 TASK = "skeleton-action-recognition"
 
@@ -95,8 +99,7 @@ class SkeletonActionRecognitionPipeline(Pipeline):
     def read_clip(self, item: Any) -> tuple[np.ndarray, str]:
         """One input -> `(frames, persons, joints, channels)` float32 and a name for messages."""
         if isinstance(item, (str, Path)):
-            clip, _ = load_clip(item, max_persons=max(2, self.feature_extractor.num_persons))
-            return clip, str(item)
+            return read_clip_file(item, max_persons=max(2, self.feature_extractor.num_persons)), str(item)
         if isinstance(item, Mapping):
             if "skeleton" not in item:
                 raise ValueError(f"a dict input needs a 'skeleton' entry, got keys {sorted(item)}")
@@ -159,6 +162,37 @@ def collate_model_inputs(items: list[dict[str, torch.Tensor]]) -> dict[str, torc
     return {"skeletons": skeletons, "attention_mask": attention_mask}
 
 
+def read_clip_file(path: str | Path, max_persons: int = 2) -> np.ndarray:
+    """A clip file as `(frames, persons, joints, channels)` float32: every format of
+    :func:`hf_cascadeformer.io.load_clip` when the package is installed, else `.npy` / `.npz` only."""
+    try:
+        # Absolute and inside `try`: transformers copies relative imports with the remote code and checks the
+        # others are installed (transformers/dynamic_module_utils.py), and the readers are not flat files.
+        from hf_cascadeformer.io import load_clip
+    except ImportError:
+        return _read_numpy_clip(Path(path))
+    return load_clip(path, max_persons=max_persons)[0]
+
+
+def _read_numpy_clip(path: Path) -> np.ndarray:
+    suffix = path.suffix.lower()
+    if suffix not in (".npy", ".npz"):
+        raise ValueError(
+            f"{path}: reading {suffix or 'suffix-less'} files needs the hf-cascadeformer package "
+            "(pip install hf-cascadeformer); without it, pass .npy / .npz files or arrays"
+        )
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such file")
+    loaded = np.load(path, allow_pickle=False)
+    if isinstance(loaded, np.ndarray):
+        return as_clip(loaded, path)
+    with loaded:
+        names = list(loaded.files)
+        if "skeleton" not in names and len(names) != 1:
+            raise ValueError(f"{path}: holds {len(names)} arrays {names}; name the clip 'skeleton'")
+        return as_clip(loaded["skeleton" if "skeleton" in names else names[0]], path)
+
+
 def _to_numpy(data: Any) -> Any:
     return data.detach().cpu().numpy() if isinstance(data, torch.Tensor) else data
 
@@ -174,6 +208,9 @@ def register_pipeline() -> None:
     )
 
 
-register_pipeline()
+if __package__ == "hf_cascadeformer":
+    # Only the installed package registers the task for every checkpoint; a checkpoint's copy of this file (remote
+    # code) is reached through that checkpoint's `custom_pipelines` instead.
+    register_pipeline()
 
-__all__ = ["TASK", "SkeletonActionRecognitionPipeline", "collate_model_inputs", "register_pipeline"]
+__all__ = ["TASK", "SkeletonActionRecognitionPipeline", "collate_model_inputs", "read_clip_file", "register_pipeline"]

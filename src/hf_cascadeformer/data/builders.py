@@ -38,6 +38,7 @@ from typing import Any
 import datasets
 import numpy as np
 from datasets.arrow_writer import ArrowWriter
+from huggingface_hub import DatasetCard, DatasetCardData
 
 from .errors import SkeletonFileError
 from .features import LABEL_COLUMN, SKELETON_COLUMN, skeleton_features
@@ -354,16 +355,16 @@ def push_dataset_dict(
     *,
     token: str | None = None,
     private: bool | None = None,
+    card_data: DatasetCardData | None = None,
 ) -> None:
     """Upload one protocol as configuration ``config_name`` of the Hub dataset ``repo_id`` (Parquet shards).
 
     Empty splits are left out (the Hub cannot hold a split without a file). ``render_card`` receives the split
     counts of every configuration now in the repository and returns the card's Markdown body; the YAML header
     that ``push_to_hub`` maintains (``configs``, ``dataset_info``) is kept, so ``load_dataset(repo_id,
-    config_name)`` keeps working for every configuration.
+    config_name)`` keeps working for every configuration; ``card_data`` (licence, tags, ...) is merged into it.
     """
     from datasets.info import DatasetInfosDict
-    from huggingface_hub import DatasetCard
 
     non_empty = datasets.DatasetDict({split: ds for split, ds in dataset_dict.items() if len(ds) > 0})
     if not non_empty:
@@ -378,6 +379,8 @@ def push_dataset_dict(
         if info.splits
     }
     counts.setdefault(config_name, split_counts(non_empty))
+    for key, value in (card_data.to_dict() if card_data is not None else {}).items():
+        card.data[key] = value
     card.text = "\n" + render_card(counts)
     card.push_to_hub(repo_id, repo_type="dataset", token=token, commit_message=f"Update the card ({config_name})")
 
@@ -837,22 +840,19 @@ def render_card(
     return "\n".join(lines)
 
 
+def dataset_card_data(benchmark: Benchmark) -> DatasetCardData:
+    """The dataset card's metadata (licence, name, task, tags) as ``huggingface_hub``'s ``DatasetCardData``."""
+    return DatasetCardData(
+        license=benchmark.license,
+        pretty_name=benchmark.title,
+        task_categories=["video-classification"],
+        tags=["skeleton", "action-recognition", "hf-cascadeformer"],
+    )
+
+
 def card_with_metadata(benchmark: Benchmark, body: str) -> str:
-    """A complete ``README.md``: the Hub's YAML header (licence, tags) and the body."""
-    header = [
-        "---",
-        f"license: {benchmark.license}",
-        f"pretty_name: {benchmark.title}",
-        "task_categories:",
-        "- video-classification",
-        "tags:",
-        "- skeleton",
-        "- action-recognition",
-        "- hf-cascadeformer",
-        "---",
-        "",
-    ]
-    return "\n".join(header) + body
+    """A complete ``README.md``: the Hub's YAML header (:func:`dataset_card_data`) and the body."""
+    return str(DatasetCard(f"---\n{dataset_card_data(benchmark).to_yaml()}\n---\n{body}"))
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -982,7 +982,9 @@ def _run(benchmark: Benchmark, args: argparse.Namespace) -> int:
             return render_card(benchmark, counts, plan.features, plan.notes)
 
         try:
-            push_dataset_dict(dataset_dict, args.push_to_hub, args.config, hub_card)
+            push_dataset_dict(
+                dataset_dict, args.push_to_hub, args.config, hub_card, card_data=dataset_card_data(benchmark)
+            )
         except Exception as exc:  # network, login, permissions: the local build is complete all the same
             raise BuildError(f"saved locally, but pushing to {args.push_to_hub} failed: {exc}") from exc
         print(f"pushed to the Hub as {args.push_to_hub} (configuration {args.config})")

@@ -136,6 +136,16 @@ class RandomScale(SkeletonTransform):
         return _linear_about_centre(clip, np.diag(np.broadcast_to(factors, dims)), dims)
 
 
+def rotate_about_centre(clip: np.ndarray, angles: Mapping[str, float]) -> np.ndarray:
+    """Rotate a 3D clip about its centre (the mean of its present joints) by fixed angles in radians about the
+    x, y and z axes (``Rz @ Ry @ Rx``); absent slots stay zero. The deterministic counterpart of
+    :class:`RandomRotation`, e.g. for test-time views."""
+    clip = np.asarray(clip, dtype=np.float32)
+    if clip.ndim != 4 or clip.shape[-1] < 3:
+        raise ValueError(f"expected a 3D clip (frames, persons, joints, 3+ channels), got shape {clip.shape}")
+    return _linear_about_centre(clip, _rotation_matrix(angles), 3)
+
+
 def _linear_about_centre(clip: np.ndarray, matrix: np.ndarray, dims: int) -> np.ndarray:
     out = clip.copy()
     present = present_slots(clip)
