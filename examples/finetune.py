@@ -30,7 +30,7 @@ from transformers.utils import SAFE_WEIGHTS_NAME
 
 import hf_cascadeformer  # noqa: F401  (registers the Auto classes)
 from hf_cascadeformer import CascadeFormerFeatureExtractor
-from hf_cascadeformer.data.collator import AugmentedDataset, SkeletonCollator
+from hf_cascadeformer.data.collator import AugmentationEpochCallback, AugmentedDataset, SkeletonCollator
 from hf_cascadeformer.data.transforms import make_train_transform
 from hf_cascadeformer.hub import RESULTS_FILENAME, push_folder, render_model_card, save_results, write_model_card
 from hf_cascadeformer.metrics import compute_metrics
@@ -232,7 +232,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         augment = make_train_transform(
             layout, geometry.num_channels, flip_probability=recipe["flip"], **recipe.get("augment", {})
         )
-        train_dataset = AugmentedDataset(train_dataset, augment)
+        train_dataset = AugmentedDataset(train_dataset, augment, seed=args.seed)
     batch_size = args.batch_size or recipe["batch_size"]
     num_epochs = args.num_epochs if args.num_epochs is not None else recipe["num_epochs"]
     steps_per_epoch = max(1, math.ceil(len(dataset_dict["train"]) / batch_size / args.gradient_accumulation_steps))
@@ -280,6 +280,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         eval_dataset=dataset_dict["validation"] if select else None,
         data_collator=SkeletonCollator(extractor),
         compute_metrics=compute_metrics,
+        callbacks=[AugmentationEpochCallback(train_dataset)] if isinstance(train_dataset, AugmentedDataset) else None,
     )
     resume = args.resume_from_checkpoint
     with training_args.main_process_first(local=False, desc="replacing a finished run"):

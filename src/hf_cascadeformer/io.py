@@ -16,13 +16,14 @@ unknown suffix :class:`UnsupportedClipFormatError` (also a ``ValueError``), a mi
 from __future__ import annotations
 
 import json
+import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .data.errors import SkeletonFileError
+from .data.errors import SkeletonFileError, coordinate_problem
 
 CLIP_FORMATS: dict[str, str] = {
     ".skeleton": "NTU RGB+D / PKU-MMD Kinect v2 text",
@@ -77,10 +78,13 @@ def as_clip(data: Any, source: str | Path = "clip") -> np.ndarray:
     Accepts ``(frames, joints, channels)`` (one person) or ``(frames, persons, joints, channels)`` with 2 or 3
     channels and at least one frame; raises ``ValueError`` naming ``source`` otherwise.
     """
+    if np.iscomplexobj(data):
+        # numpy would drop the imaginary part with only a warning.
+        raise ValueError(f"{source}: complex numbers are not coordinates")
     try:
         array = np.asarray(data, dtype=np.float32)
-    except (TypeError, ValueError) as error:
-        raise ValueError(f"{source}: not a numeric frames x joints x channels array ({error})") from error
+    except (TypeError, ValueError, OverflowError) as error:
+        raise ValueError(f"{source}: not a numeric frames x joints x channels array ({_first_line(error)})") from error
     if array.ndim == 3:
         array = array[:, np.newaxis]
     if array.ndim != 4:
@@ -92,8 +96,8 @@ def as_clip(data: Any, source: str | Path = "clip") -> np.ndarray:
         raise ValueError(f"{source}: the clip is empty (shape {array.shape})")
     if array.shape[3] not in (2, 3):
         raise ValueError(f"{source}: expected 2 or 3 coordinates per joint, got {array.shape[3]} (shape {array.shape})")
-    if not np.isfinite(array).all():
-        raise ValueError(f"{source}: contains NaN or infinite coordinates")
+    if problem := coordinate_problem(array):
+        raise ValueError(f"{source}: {problem}")
     return np.ascontiguousarray(array)
 
 
@@ -130,6 +134,8 @@ def _load_json(path: Path) -> tuple[np.ndarray, dict[str, Any]]:
         raise SkeletonFileError(path, f"not valid JSON ({error.msg})", line=error.lineno) from error
     except (OSError, UnicodeDecodeError) as error:
         raise SkeletonFileError(path, f"cannot be read ({error})") from error
+    except RecursionError:  # json recurses once per nesting level
+        raise SkeletonFileError(path, "JSON nested too deeply to be a clip") from None
     if isinstance(content, Mapping) and {"file_name", "label", "skeletons"} <= content.keys():
         from .data.nucla import load_nucla_clip
 
@@ -145,10 +151,13 @@ def _load_json(path: Path) -> tuple[np.ndarray, dict[str, Any]]:
 
 
 def _load_numpy(path: Path) -> tuple[np.ndarray, dict[str, Any]]:
+    # Every way numpy reports a broken file: an empty file is an EOFError, a bad header a ValueError, a truncated
+    # archive member a zipfile.BadZipFile or EOFError, an object array (which would need pickle) a ValueError.
+    unreadable = (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError, MemoryError, RuntimeError)
     try:
         loaded = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as error:
-        raise SkeletonFileError(path, f"not a readable numpy file ({error})") from error
+    except unreadable as error:
+        raise SkeletonFileError(path, f"not a readable numpy file ({_first_line(error)})") from error
     if isinstance(loaded, np.ndarray):
         return _checked(loaded, path), {"format": "npy"}
     with loaded:
@@ -159,7 +168,16 @@ def _load_numpy(path: Path) -> tuple[np.ndarray, dict[str, Any]]:
             name = names[0]
         else:
             raise SkeletonFileError(path, f"holds {len(names)} arrays {names}; name the clip 'skeleton'")
-        return _checked(loaded[name], path, name), {"format": "npz"}
+        try:
+            array = loaded[name]
+        except unreadable as error:
+            raise SkeletonFileError(path, f"not a readable array ({_first_line(error)})", key=name) from error
+        return _checked(array, path, name), {"format": "npz"}
+
+
+def _first_line(error: BaseException) -> str:
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    return lines[0] if lines else type(error).__name__
 
 
 def _checked(data: Any, path: Path, key: str | None = None) -> np.ndarray:

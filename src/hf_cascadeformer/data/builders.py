@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import collections
 import functools
+import json
 import multiprocessing
 import os
 import re
@@ -254,6 +255,31 @@ def _is_dataset_folder(path: Path) -> bool:
     return (path / "dataset_dict.json").is_file()
 
 
+_SPLIT_FILE = re.compile(r"(data-\d+-of-\d+\.arrow|dataset_info\.json|state\.json)")
+
+
+def _foreign_entries(output_dir: Path) -> list[Path]:
+    """What in a saved dataset folder a build did not write: anything besides ``dataset_dict.json``, the card and
+    the split folders it lists (holding only ``save_to_disk``'s shards and JSON files). A rebuild replaces the
+    folder as a whole, so it must not hold anything else (a raw folder placed inside it, notes, ...)."""
+    try:
+        splits = json.loads((output_dir / "dataset_dict.json").read_text(encoding="utf-8"))["splits"]
+        splits = {str(split) for split in splits}
+    except (OSError, ValueError, KeyError, TypeError):
+        return [output_dir / "dataset_dict.json"]  # unreadable: not something a build is known to have written
+    foreign = []
+    for entry in sorted(output_dir.iterdir()):
+        if entry.name in ("dataset_dict.json", CARD_FILENAME) and entry.is_file():
+            continue
+        if entry.name in splits and entry.is_dir() and not entry.is_symlink():
+            foreign += [
+                item for item in sorted(entry.iterdir()) if not (_SPLIT_FILE.fullmatch(item.name) and item.is_file())
+            ]
+            continue
+        foreign.append(entry)
+    return foreign
+
+
 def _remove_stale_partials(output_dir: Path) -> list[Path]:
     """Remove the work folders a killed build left next to ``output_dir``; they are never loadable output."""
     prefix = f".{output_dir.name}{PARTIAL_MARKER}"
@@ -270,6 +296,13 @@ def _staging_area(output_dir: Path) -> Iterator[Path]:
         output_dir.is_dir() and (_is_dataset_folder(output_dir) or not any(output_dir.iterdir()))
     ):
         raise BuildError(f"{output_dir} exists and is not a dataset folder; refusing to replace it")
+    if _is_dataset_folder(output_dir) and (foreign := _foreign_entries(output_dir)):
+        names = ", ".join(str(path.relative_to(output_dir)) for path in foreign[:3])
+        more = f" and {len(foreign) - 3} more" if len(foreign) > 3 else ""
+        raise BuildError(
+            f"{output_dir} holds {names}{more}, which no build wrote; a rebuild replaces the whole folder, so move "
+            "them out or choose another output folder"
+        )
     output_dir.parent.mkdir(parents=True, exist_ok=True)
     _remove_stale_partials(output_dir)
     staging = Path(tempfile.mkdtemp(prefix=f".{output_dir.name}{PARTIAL_MARKER}", dir=output_dir.parent))
