@@ -15,7 +15,6 @@ import argparse
 import json
 import math
 import sys
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -30,6 +29,7 @@ from transformers.utils import SAFE_WEIGHTS_NAME
 
 import hf_cascadeformer  # noqa: F401  (registers the Auto classes)
 from hf_cascadeformer import CascadeFormerFeatureExtractor
+from hf_cascadeformer.cli import run_script
 from hf_cascadeformer.data.collator import AugmentationEpochCallback, AugmentedDataset, SkeletonCollator
 from hf_cascadeformer.data.transforms import make_train_transform
 from hf_cascadeformer.hub import RESULTS_FILENAME, push_folder, render_model_card, save_results, write_model_card
@@ -39,6 +39,8 @@ from hf_cascadeformer.training import (
     add_common_arguments,
     build_config,
     check_geometry,
+    check_model_reference,
+    check_output_dir,
     earlier_run_files,
     latest_complete_checkpoint,
     layout_for,
@@ -47,6 +49,7 @@ from hf_cascadeformer.training import (
     remove_paths,
     replace_pickled_training_args,
     stratified_fraction,
+    train_or_finish,
     warn_if_bf16_is_slow,
     with_validation_split,
 )
@@ -186,7 +189,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> dict[str, float]:
     args = parse_args(argv)
     recipe = RECIPES[args.recipe]
-    output_dir = Path(args.output_dir)
+    output_dir = check_output_dir(args.output_dir)
     set_seed(args.seed)  # before the model is built: its initial weights come from this seed
 
     dataset_dict = load_dataset_dict(args.dataset, args.dataset_config, seed=args.seed)
@@ -205,6 +208,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         overrides["freeze_encoder"] = True
     num_frames = args.num_frames if args.num_frames is not None else recipe["num_frames"]
     if args.model:
+        check_model_reference(args.model)
         label_fields = build_config(geometry).to_diff_dict()
         labels = {key: label_fields[key] for key in ("id2label", "label2id")}
         model = AutoModelForSequenceClassification.from_pretrained(args.model, **labels, **overrides)
@@ -295,7 +299,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         latest = latest_complete_checkpoint(output_dir, "trainer_state.json")
         resume = str(latest) if latest else None
         print(f"resuming from {resume}" if resume else f"no complete checkpoint in {output_dir}; starting fresh")
-    trainer.train(resume_from_checkpoint=resume)
+    train_or_finish(trainer, resume)
 
     results: dict[str, float] = {"world_size": training_args.world_size}
     evaluated_split = None
@@ -355,4 +359,4 @@ def _describe_training(args: argparse.Namespace, training_args: TrainingArgument
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_script(main))

@@ -34,6 +34,7 @@ from transformers.utils import SAFE_WEIGHTS_NAME
 
 import hf_cascadeformer  # noqa: F401  (registers the Auto classes)
 from hf_cascadeformer import CascadeFormerFeatureExtractor
+from hf_cascadeformer.cli import run_script
 from hf_cascadeformer.data.collator import SkeletonCollator
 from hf_cascadeformer.training import (
     DataGeometry,
@@ -289,4 +290,4 @@ def main(argv: list[str] | None = None) -> Path:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    sys.exit(run_script(main))

@@ -195,7 +195,7 @@ def test_prepare_forwards_to_the_dataset_builder(capsys, tmp_path):
     assert status == 0, err
     assert "train: 2 clips" in out and (output / "dataset_dict.json").is_file()
     status, _, err = run(capsys, "prepare", "nucla", "--raw-dir", tmp_path / "nowhere", "--output-dir", output)
-    assert status == 1 and "does not exist" in err  # the builder's own error and exit status
+    assert status == 2 and "does not exist" in err and err.count("\n") == 1  # a user error: status 2
 
 
 def test_example_commands_forward_their_arguments(capsys, monkeypatch, tmp_path):

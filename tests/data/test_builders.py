@@ -268,7 +268,7 @@ def test_empty_split_builds_and_loads(tmp_path: Path) -> None:
     assert loaded["test"].features == loaded["train"].features
     with pytest.raises(ValueError, match="holds configuration 'xview', not 'xsub'"):
         load_benchmark(output, "xsub")
-    with pytest.raises(FileNotFoundError, match="no dataset folder at"):
+    with pytest.raises(ValueError, match="not-built: no such dataset folder"):
         load_benchmark(tmp_path / "not-built")
 
 

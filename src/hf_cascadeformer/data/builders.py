@@ -40,7 +40,8 @@ import datasets
 import numpy as np
 from datasets.arrow_writer import ArrowWriter
 
-from .errors import SkeletonFileError
+from ..hub import is_local_reference
+from .errors import SkeletonFileError, UserInputError
 from .features import LABEL_COLUMN, SKELETON_COLUMN, skeleton_features
 from .ntu import (
     NTU60_ACTIONS,
@@ -425,15 +426,18 @@ def load_benchmark(path_or_repo_id: str | Path, config_name: str | None = None, 
     path = Path(path_or_repo_id).expanduser()
     if path.exists():
         if not _is_dataset_folder(path):
-            raise ValueError(f"{path} is not a folder written by a dataset script (no dataset_dict.json)")
+            raise UserInputError(
+                f"{path} is not a folder written by a dataset script (no dataset_dict.json); build one from raw "
+                "files with `cascadeformer prepare BENCHMARK --raw-dir RAW --output-dir OUT`"
+            )
         dataset_dict = datasets.load_from_disk(str(path))
         built_config = next(iter(dataset_dict.values())).info.config_name if dataset_dict else None
         if config_name is not None and built_config is not None and config_name != built_config:
             raise ValueError(f"{path} holds configuration {built_config!r}, not {config_name!r}")
         return dataset_dict
+    if is_local_reference(path_or_repo_id):  # a path, not an ``org/name`` repository id
+        raise UserInputError(f"{path}: no such dataset folder")
     text = str(path_or_repo_id)
-    if text.startswith(("/", ".", "~")) or text.count("/") > 1:  # a path, not an ``org/name`` repository id
-        raise FileNotFoundError(f"no dataset folder at {path}")
     return datasets.load_dataset(text, config_name, **kwargs)
 
 
