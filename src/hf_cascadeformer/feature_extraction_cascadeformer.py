@@ -147,12 +147,15 @@ class CascadeFormerFeatureExtractor(FeatureExtractionMixin):
 
     def prepare_clip(self, clip: Any, index: int = 0) -> np.ndarray:
         """Check one clip and return it as `(frames, num_persons, joints, channels)` float32, centred and scaled."""
-        if np.iscomplexobj(clip):  # numpy would drop the imaginary part with only a warning
-            raise ValueError(f"clip {index}: complex numbers are not coordinates")
         try:
-            array = np.asarray(clip, dtype=np.float32)
+            complex_values = np.iscomplexobj(clip)
+            if not complex_values:
+                with np.errstate(over="ignore"):  # a float64 beyond float32 becomes inf, refused below
+                    array = np.asarray(clip, dtype=np.float32)
         except (TypeError, ValueError, OverflowError) as error:
             raise ValueError(f"clip {index}: not a numeric array ({str(error).splitlines()[0]})") from None
+        if complex_values:  # numpy would drop the imaginary part with only a warning
+            raise ValueError(f"clip {index}: complex numbers are not coordinates")
         if array.ndim == 3:
             array = array[:, None]
         if array.ndim != 4:

@@ -16,7 +16,6 @@ unknown suffix :class:`UnsupportedClipFormatError` (also a ``ValueError``), a mi
 from __future__ import annotations
 
 import json
-import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -78,13 +77,15 @@ def as_clip(data: Any, source: str | Path = "clip") -> np.ndarray:
     Accepts ``(frames, joints, channels)`` (one person) or ``(frames, persons, joints, channels)`` with 2 or 3
     channels and at least one frame; raises ``ValueError`` naming ``source`` otherwise.
     """
-    if np.iscomplexobj(data):
-        # numpy would drop the imaginary part with only a warning.
-        raise ValueError(f"{source}: complex numbers are not coordinates")
     try:
-        array = np.asarray(data, dtype=np.float32)
+        complex_values = np.iscomplexobj(data)
+        if not complex_values:
+            with np.errstate(over="ignore"):  # a float64 beyond float32 becomes inf, refused below
+                array = np.asarray(data, dtype=np.float32)
     except (TypeError, ValueError, OverflowError) as error:
         raise ValueError(f"{source}: not a numeric frames x joints x channels array ({_first_line(error)})") from error
+    if complex_values:  # numpy would drop the imaginary part with only a warning
+        raise ValueError(f"{source}: complex numbers are not coordinates")
     if array.ndim == 3:
         array = array[:, np.newaxis]
     if array.ndim != 4:
@@ -151,9 +152,10 @@ def _load_json(path: Path) -> tuple[np.ndarray, dict[str, Any]]:
 
 
 def _load_numpy(path: Path) -> tuple[np.ndarray, dict[str, Any]]:
-    # Every way numpy reports a broken file: an empty file is an EOFError, a bad header a ValueError, a truncated
-    # archive member a zipfile.BadZipFile or EOFError, an object array (which would need pickle) a ValueError.
-    unreadable = (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError, MemoryError, RuntimeError)
+    # numpy reports a broken file in many ways: an empty file is an EOFError, a bad header a ValueError, or a
+    # SyntaxError / tokenize.TokenError from parsing the header's dict, a truncated archive member a
+    # zipfile.BadZipFile. With allow_pickle=False nothing in the file runs, so any failure means "not readable".
+    unreadable = Exception
     try:
         loaded = np.load(path, allow_pickle=False)
     except unreadable as error:
