@@ -240,3 +240,17 @@ assert cli.main(["predict", {str(clip_files[1])!r}, "--model", "org/tiny-skeleto
     for remote in (through_pipeline, through_cli["predictions"]):
         assert [p["label"] for p in remote] == [p["label"] for p in local["predictions"]]
         assert [p["score"] for p in remote] == pytest.approx([p["score"] for p in local["predictions"]], abs=1e-6)
+
+
+def test_debug_shows_the_traceback_instead_of_one_line(capsys, monkeypatch, tmp_path, checkpoint):
+    monkeypatch.delenv(cli.DEBUG_ENV, raising=False)
+    argv = ["predict", str(tmp_path / "missing.npy"), "--model", str(checkpoint)]
+    status, _, err = run(capsys, *argv)
+    assert_one_line_error(status, err, "predict", "missing.npy: no such file")
+    with pytest.raises(cli.UserError, match="missing.npy: no such file"):
+        cli.main(["--debug", *argv])
+    monkeypatch.setenv(cli.DEBUG_ENV, "1")
+    with pytest.raises(cli.UserError, match="missing.npy: no such file"):
+        cli.main(argv)
+    # A user error is a ValueError of the package's family.
+    assert issubclass(cli.UserError, ValueError)

@@ -111,6 +111,8 @@ def _predict(args: argparse.Namespace) -> int:
         try:
             _check_clip_path(clip)
         except UserError as error:
+            if args.debug:
+                raise
             failures[clip] = str(error)
     classify = _load_pipeline(args.model, device)
     options = {"top_k": args.top_k, "batch_size": args.batch_size}
@@ -125,6 +127,8 @@ def _predict(args: argparse.Namespace) -> int:
             skeleton, _ = classify.read_clip(clip)
             classify.preprocess({"skeleton": skeleton, "sample_id": clip}, **preprocess_options)
         except USER_ERRORS as error:
+            if args.debug:
+                raise
             failures[clip] = _first_line(error) if clip in str(error) else f"{clip}: {_first_line(error)}"
             continue
         inputs.append({"skeleton": skeleton, "sample_id": clip})
@@ -367,6 +371,11 @@ def build_parser() -> argparse.ArgumentParser:
         description="CascadeFormer skeleton action recognition on the Hugging Face stack.",
         epilog="`cascadeformer COMMAND --help` describes each command.",
     )
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        help=f"before COMMAND: show the full traceback of an error instead of one line (or set {DEBUG_ENV}=1)",
+    )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_predict(commands)
     _add_render(commands)
@@ -561,29 +570,32 @@ def _add_info(commands: Any) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    debug = bool(os.environ.get(DEBUG_ENV))
     if argv and argv[0] == "--debug":  # before the command: the traceback of any error, not one line
-        os.environ[DEBUG_ENV] = "1"
-        argv = argv[1:]
+        debug, argv = True, argv[1:]
     command = argv[0] if argv else None
     try:
         if command in FORWARDED:
             # Their own parsers read the rest of the line, --help included.
-            return _exit_status(command, lambda: FORWARDED[command](argv[1:]))
+            return _exit_status(command, lambda: FORWARDED[command](argv[1:]), debug)
         try:
             args = build_parser().parse_args(argv)
         except SystemExit as exit_:  # --help (0) or a usage error argparse has already reported (2)
             return exit_.code if isinstance(exit_.code, int) else 2
-        return _exit_status(args.command, lambda: args.handler(args))
+        args.debug = debug
+        return _exit_status(args.command, lambda: args.handler(args), debug)
     except UserError as error:
+        if debug:
+            raise
         return _fail(command, str(error))
     except BrokenPipeError:  # `cascadeformer ... | head`: stop quietly
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
 
 
-def _exit_status(command: str, run: Callable[[], Any]) -> int:
-    """Run a command; user mistakes become one line on stderr and exit status 2."""
-    if os.environ.get(DEBUG_ENV):
+def _exit_status(command: str, run: Callable[[], Any], debug: bool = False) -> int:
+    """Run a command; user mistakes become one line on stderr and exit status 2 (unless `debug`)."""
+    if debug or os.environ.get(DEBUG_ENV):
         status = run()
         return status if isinstance(status, int) else 0
     try:
