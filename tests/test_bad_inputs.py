@@ -632,6 +632,21 @@ def missing_model_folder(capsys, tmp_path: Path) -> None:
     _assert_cli_error(status, err, "cascadeformer info", "nope: no such checkpoint folder")
 
 
+def unreachable_hub(capsys, tmp_path: Path) -> None:
+    import huggingface_hub.constants
+
+    # A name that may be a Hub id, no such local folder, and a Hub that refuses connections: one quick lookup
+    # without retries (transformers alone would retry for about 30 s and not mention the local folder).
+    patch = pytest.MonkeyPatch()
+    patch.setattr(huggingface_hub.constants, "ENDPOINT", "http://127.0.0.1:9")
+    patch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
+    try:
+        status, _, err = _cli(capsys, "info", "no-such-org/no-such-model")
+    finally:
+        patch.undo()
+    _assert_cli_error(status, err, "cascadeformer info", "no such local folder, and the Hub could not be reached")
+
+
 CONFIG_LOADING = [
     config_error(
         "string hidden_size", "hidden_size must be an integer, got '32'", lambda c: c.update(hidden_size="32")
@@ -645,6 +660,7 @@ CONFIG_LOADING = [
     config_error("heads do not divide", "must be divisible", lambda c: c.update(num_attention_heads=3)),
     config_error("not JSON", "config.json", lambda c: "{not json"),
     Case("missing local folder", "error", "no such checkpoint folder", missing_model_folder),
+    Case("not a folder, Hub unreachable", "error", "no such local folder, and the Hub", unreachable_hub),
 ]
 
 

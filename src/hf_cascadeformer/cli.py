@@ -190,9 +190,31 @@ def _load_pipeline(model: str, device: str | None) -> Any:
 
 
 def _check_model_reference(model: str) -> None:
-    """A model meant as a local folder must exist (else transformers looks it up on the Hub, with retries)."""
-    if is_local_reference(model) and not Path(model).expanduser().is_dir():
+    """A model meant as a local folder must exist; a name that may be a Hub id and is not a local folder is looked
+    up once on the Hub first, without retries (transformers' download retries for about 30 s when the Hub is
+    unreachable, then reports a connection error that does not say the local folder is missing)."""
+    if Path(model).expanduser().is_dir():
+        return
+    if is_local_reference(model):
         raise UserError(f"{model}: no such checkpoint folder")
+    from huggingface_hub import HfApi, constants, try_to_load_from_cache
+    from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError
+
+    if constants.HF_HUB_OFFLINE or isinstance(try_to_load_from_cache(model, "config.json"), str):
+        return  # transformers reads the cache
+    try:
+        HfApi().model_info(model, timeout=10)
+    except RepositoryNotFoundError:
+        raise UserError(f"{model}: no such local folder, nor a model on the Hub") from None
+    except HfHubHTTPError as error:
+        if error.response is not None and error.response.status_code < 500:
+            return  # gated, rate-limited, ...: transformers says so
+        raise UserError(f"{model}: no such local folder, and the Hub answered {_first_line(error)}") from None
+    except Exception as error:  # no network: httpx's transport errors (not OSErrors), timeouts
+        raise UserError(
+            f"{model}: no such local folder, and the Hub could not be reached to look it up as a model id "
+            f"({type(error).__name__})"
+        ) from None
 
 
 def _check_clip_path(clip: str) -> None:
