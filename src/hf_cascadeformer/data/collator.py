@@ -66,8 +66,9 @@ class AugmentedDataset(torch.utils.data.Dataset):
     single process; :class:`AugmentationEpochCallback` also calls it from `Trainer`'s `on_epoch_begin`, because a
     resumed or multi-process loader wraps its batch sampler and then does not forward the epoch. With a plain
     `DataLoader`, call ``set_epoch(epoch)`` before each epoch (as with `DistributedSampler`), else every epoch
-    repeats the augmentation of epoch 0. Reads go through `__getitems__`, so a batch is fetched from Arrow in one
-    call.
+    repeats the augmentation of epoch 0 (persistent data-loader workers keep their own copy and miss it too; the
+    default, non-persistent workers copy the dataset at each epoch). Reads go through `__getitems__`, so a batch is
+    fetched from Arrow in one call.
     """
 
     def __init__(

@@ -64,6 +64,8 @@ def load_nucla_clip(path: str | Path) -> tuple[np.ndarray, dict[str, Any]]:
         raise SkeletonFileError(path, f"not valid JSON ({exc.msg})", line=exc.lineno) from exc
     except (OSError, UnicodeDecodeError) as exc:
         raise SkeletonFileError(path, f"cannot be read ({exc})") from exc
+    except RecursionError:  # json recurses once per nesting level
+        raise SkeletonFileError(path, "JSON nested too deeply to be a clip") from None
     if not isinstance(content, Mapping):
         raise SkeletonFileError(path, f"expected a JSON object, found {type(content).__name__}")
     for key in ("file_name", "label", "skeletons"):
