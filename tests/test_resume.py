@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -74,7 +75,7 @@ def _trainer_log(run: Path) -> list[dict]:
 
 @pytest.mark.slow
 def test_fine_tuning_with_augmentation_resumes_bit_for_bit_wherever_it_is_killed(tmp_path):
-    reference, run = tmp_path / "reference", tmp_path / "killed"
+    reference, run, finished = tmp_path / "reference", tmp_path / "killed", tmp_path / "finished"
     uninterrupted = _launch("finetune", ["--output-dir", str(reference), *FINETUNE], stdout=subprocess.DEVNULL)
     # Killed after its step-2 checkpoint, resumed, killed again after step 6 (mid-epoch 1), resumed to the end.
     victim = _launch("finetune", ["--output-dir", str(run), *FINETUNE], stdout=-3, stderr=-3)
@@ -82,10 +83,14 @@ def test_fine_tuning_with_augmentation_resumes_bit_for_bit_wherever_it_is_killed
         _kill_after(victim, run / f"checkpoint-{kill_step}" / "trainer_state.json")
         assert not (run / "model.safetensors").exists()  # nothing looks finished
         victim = _launch("finetune", ["--output-dir", str(run), *FINETUNE, "--resume-from-checkpoint"], stdout=-1)
+    assert uninterrupted.wait(timeout=600) == 0
+    # Meanwhile, a copy of the finished reference run is resumed from its final checkpoint (step 10, mid-epoch 2):
+    # it must train nothing more, where Trainer alone would take a step 11.
+    shutil.copytree(reference, finished)
+    again = _launch("finetune", ["--output-dir", str(finished), *FINETUNE, "--resume-from-checkpoint"], stdout=-1)
     output, _ = victim.communicate(timeout=600)
     assert victim.returncode == 0
     assert f"resuming from {run}/checkpoint-" in output
-    assert uninterrupted.wait(timeout=600) == 0
     # The selected (best) model, the last checkpoint's weights and optimizer state, and every logged number.
     _assert_same_tensors(load_file(reference / "model.safetensors"), load_file(run / "model.safetensors"), "model")
     last = "checkpoint-10"
@@ -98,14 +103,12 @@ def test_fine_tuning_with_augmentation_resumes_bit_for_bit_wherever_it_is_killed
     assert _trainer_log(run) == _trainer_log(reference)
     assert _without_timings(run / "eval_results.json") == _without_timings(reference / "eval_results.json")
 
-    # Resuming the finished run from its final checkpoint (step 10, mid-epoch 2) trains nothing more: Trainer alone
-    # would take a step 11.
-    resumed = _launch("finetune", ["--output-dir", str(run), *FINETUNE, "--resume-from-checkpoint"], stdout=-1)
-    output, _ = resumed.communicate(timeout=600)
-    assert resumed.returncode == 0 and f"resuming from {run}/checkpoint-10" in output
-    assert sorted(p.name for p in run.glob("checkpoint-*")) == sorted(p.name for p in reference.glob("checkpoint-*"))
-    _assert_same_tensors(load_file(reference / "model.safetensors"), load_file(run / "model.safetensors"), "final")
-    assert _without_timings(run / "eval_results.json") == _without_timings(reference / "eval_results.json")
+    output, _ = again.communicate(timeout=600)
+    assert again.returncode == 0 and f"resuming from {finished}/checkpoint-10" in output
+    checkpoints = sorted(p.name for p in reference.glob("checkpoint-*"))
+    assert sorted(p.name for p in finished.glob("checkpoint-*")) == checkpoints and last in checkpoints
+    _assert_same_tensors(load_file(reference / "model.safetensors"), load_file(finished / "model.safetensors"), "final")
+    assert _without_timings(finished / "eval_results.json") == _without_timings(reference / "eval_results.json")
 
 
 def _without_timings(path: Path) -> dict:
