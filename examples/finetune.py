@@ -10,8 +10,10 @@ Every `transformers.TrainingArguments` field is an option (`--help` lists them);
 `cascadeformer finetune` is the same command.
 """
 
+import sys
 from collections.abc import Sequence
 
+from hf_cascadeformer.cli import run_script
 from hf_cascadeformer.training import finetune, parse_finetune_args
 
 
@@ -21,4 +23,4 @@ def main(argv: Sequence[str] | None = None) -> dict[str, float]:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_script(main))

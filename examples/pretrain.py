@@ -8,9 +8,11 @@ The options are the fields of `DataArguments` and `PretrainArguments` (`--help` 
 `cascadeformer pretrain` is the same command.
 """
 
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from hf_cascadeformer.cli import run_script
 from hf_cascadeformer.training import parse_pretrain_args, pretrain
 
 
@@ -20,4 +22,4 @@ def main(argv: Sequence[str] | None = None) -> Path:
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(run_script(main))

@@ -198,7 +198,7 @@ def test_prepare_forwards_to_the_dataset_builder(capsys, tmp_path):
     assert status == 0, err
     assert "train: 2 clips" in out and (output / "dataset_dict.json").is_file()
     status, _, err = run(capsys, "prepare", "nucla", "--raw-dir", tmp_path / "nowhere", "--output-dir", output)
-    assert status == 1 and "does not exist" in err  # the builder's own error and exit status
+    assert status == 2 and "does not exist" in err and err.count("\n") == 1  # a user error: status 2
 
 
 def test_training_commands_call_the_package(capsys):
@@ -243,3 +243,17 @@ assert cli.main(["predict", {str(clip_files[1])!r}, "--model", "org/tiny-skeleto
     for remote in (through_pipeline, through_cli["predictions"]):
         assert [p["label"] for p in remote] == [p["label"] for p in local["predictions"]]
         assert [p["score"] for p in remote] == pytest.approx([p["score"] for p in local["predictions"]], abs=1e-6)
+
+
+def test_debug_shows_the_traceback_instead_of_one_line(capsys, monkeypatch, tmp_path, checkpoint):
+    monkeypatch.delenv(cli.DEBUG_ENV, raising=False)
+    argv = ["predict", str(tmp_path / "missing.npy"), "--model", str(checkpoint)]
+    status, _, err = run(capsys, *argv)
+    assert_one_line_error(status, err, "predict", "missing.npy: no such file")
+    with pytest.raises(cli.UserError, match="missing.npy: no such file"):
+        cli.main(["--debug", *argv])
+    monkeypatch.setenv(cli.DEBUG_ENV, "1")
+    with pytest.raises(cli.UserError, match="missing.npy: no such file"):
+        cli.main(argv)
+    # A user error is a ValueError of the package's family.
+    assert issubclass(cli.UserError, ValueError)

@@ -1,15 +1,12 @@
-"""Fine-tuning (`hf_cascadeformer.training.finetune`, and examples/finetune.py over it): Trainer end to end,
-resuming after a kill, and publishing to a Hub."""
+"""Fine-tuning (`hf_cascadeformer.training.finetune`, and examples/finetune.py over it): Trainer end to end and
+publishing to a Hub (resuming: test_resume.py)."""
 
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +14,6 @@ import pytest
 import torch
 from conftest import REPO_ROOT
 from hub_server import client_env
-from safetensors.torch import load_file
 from transformers import AutoFeatureExtractor, AutoModelForSequenceClassification
 
 from hf_cascadeformer import training
@@ -113,41 +109,6 @@ def test_label_fraction_is_stratified_and_seeded():
     assert first["sample_id"] == again["sample_id"]
     counts = torch.bincount(torch.tensor(list(first["label"])), minlength=12)
     assert counts.min() >= 4 and counts.max() <= 6  # 60 clips over 12 balanced classes
-
-
-def _run(args: list[str], **kwargs) -> subprocess.Popen:
-    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT / "src")}
-    return subprocess.Popen([sys.executable, str(FINETUNE), *args], env=env, text=True, **kwargs)
-
-
-@pytest.mark.slow
-def test_trainer_fine_tuning_resumes_after_a_kill_to_the_same_weights(tmp_path):
-    common = ["--max-steps", "6", "--eval-steps", "2", "--no-augmentation", *FAST]
-    reference = tmp_path / "reference"
-    interrupted = tmp_path / "interrupted"
-    logs = (tmp_path / "reference.log").open("w")
-    uninterrupted = _run(["--output-dir", str(reference), *common], stdout=logs, stderr=subprocess.STDOUT)
-
-    victim = _run(["--output-dir", str(interrupted), *common], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 300
-    while not (interrupted / "checkpoint-2" / "trainer_state.json").exists():
-        assert victim.poll() is None, "the run ended before its first checkpoint"
-        assert time.monotonic() < deadline, "no checkpoint within 300 s"
-        time.sleep(0.2)
-    victim.send_signal(signal.SIGKILL)
-    victim.wait()
-    assert not (interrupted / "model.safetensors").exists()  # nothing looks finished
-
-    resumed = _run(["--output-dir", str(interrupted), "--resume-from-checkpoint", *common], stdout=subprocess.PIPE)
-    output, _ = resumed.communicate(timeout=600)
-    assert resumed.returncode == 0
-    assert uninterrupted.wait(timeout=600) == 0
-    assert "resuming from" in output and "checkpoint-" in output
-    expected = load_file(reference / "model.safetensors")
-    actual = load_file(interrupted / "model.safetensors")
-    assert expected.keys() == actual.keys()
-    for name, tensor in expected.items():
-        torch.testing.assert_close(actual[name], tensor, rtol=0, atol=0, msg=name)
 
 
 PUSH = textwrap.dedent(

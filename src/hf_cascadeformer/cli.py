@@ -15,8 +15,10 @@ and pictures.
     cascadeformer ensemble MODEL [MODEL ...] --dataset DATASET [--split test] [--weights W ...] [--tta]
 
 Mistakes in the command line or its inputs (a missing file, an unknown format, a clip that does not fit the model)
-end with one line `cascadeformer <command>: error: ...` and exit status 2; set `CASCADEFORMER_DEBUG=1` to see the
-traceback instead.
+end with one line `cascadeformer <command>: error: ...` naming the file or option, and exit status 2: every
+`ValueError` (the package's `UserInputError` family, which `SkeletonFileError` belongs to, and invalid arguments) and
+`OSError` (missing or unreadable files) is reported so. `cascadeformer --debug ...` or `CASCADEFORMER_DEBUG=1` shows
+the traceback instead. Any other exception is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ from typing import Any
 from transformers import AutoConfig
 
 from .configuration_cascadeformer import PRESETS, CascadeFormerConfig
+from .data.errors import UserInputError
+from .hub import is_local_reference
 from .io import CLIP_FORMATS
 
 TRAINING_COMMANDS = {
@@ -42,8 +46,14 @@ TRAINING_COMMANDS = {
 }
 
 
-class UserError(Exception):
+class UserError(UserInputError):
     """A mistake in the command line or its inputs: reported as one line, without a traceback."""
+
+
+DEBUG_ENV = "CASCADEFORMER_DEBUG"
+USER_ERRORS = (ValueError, OSError, ImportError)
+"""What `main` reports as one line with exit status 2: `UserInputError` and any other `ValueError` (invalid input),
+`OSError` (missing or unreadable files, no network), `ImportError` (a missing optional extra)."""
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -89,29 +99,82 @@ def _info(args: argparse.Namespace) -> None:
 # predict
 
 
-def _predict(args: argparse.Namespace) -> None:
+def _predict(args: argparse.Namespace) -> int:
     if args.top_k < 1:
         raise UserError(f"--top-k must be at least 1, got {args.top_k}")
     if args.batch_size < 1:
         raise UserError(f"--batch-size must be at least 1, got {args.batch_size}")
+    if args.num_frames is not None and args.num_frames < 1:
+        raise UserError(f"--num-frames must be at least 1, got {args.num_frames}")
+    device = _check_device(args.device)
+    failures: dict[str, str] = {}
     for clip in args.clips:
-        _check_clip_path(clip)
-    classify = _load_pipeline(args.model, args.device)
+        try:
+            _check_clip_path(clip)
+        except UserError as error:
+            if args.debug:
+                raise
+            failures[clip] = str(error)
+    classify = _load_pipeline(args.model, device)
     options = {"top_k": args.top_k, "batch_size": args.batch_size}
-    if args.num_frames is not None:
-        options["num_frames"] = args.num_frames
-    results = classify(list(args.clips), **options)
+    preprocess_options = {} if args.num_frames is None else {"num_frames": args.num_frames}
+    options.update(preprocess_options)
+    # Each file is read and checked on its own first: a bad file is reported and the others are still classified.
+    inputs, names = [], []
+    for clip in args.clips:
+        if clip in failures:
+            continue
+        try:
+            skeleton, _ = classify.read_clip(clip)
+            classify.preprocess({"skeleton": skeleton, "sample_id": clip}, **preprocess_options)
+        except USER_ERRORS as error:
+            if args.debug:
+                raise
+            failures[clip] = _first_line(error) if clip in str(error) else f"{clip}: {_first_line(error)}"
+            continue
+        inputs.append({"skeleton": skeleton, "sample_id": clip})
+        names.append(clip)
+    for message in failures.values():
+        print(f"cascadeformer predict: error: {message}", file=sys.stderr)
+    results = classify(inputs, **options) if inputs else []
+    status = 2 if failures else 0
     if args.json:
-        print(json.dumps([{"file": clip, "predictions": top} for clip, top in zip(args.clips, results, strict=True)]))
-        return
+        records = [{"file": clip, "predictions": top} for clip, top in zip(names, results, strict=True)]
+        print(json.dumps(records, allow_nan=False))  # the pipeline never returns a NaN score; never write one
+        return status
+    if not results:
+        return status
     width = max(len("action"), *(len(p["label"]) for top in results for p in top))
-    for index, (clip, top) in enumerate(zip(args.clips, results, strict=True)):
+    for index, (clip, top) in enumerate(zip(names, results, strict=True)):
         if index:
             print()
         print(clip)
         print(f"  {'rank':>4}  {'action':<{width}}  {'probability':>11}")
         for rank, prediction in enumerate(top, start=1):
             print(f"  {rank:>4}  {prediction['label']:<{width}}  {prediction['score']:>11.4f}")
+    return status
+
+
+def _check_device(device: str | None) -> str | None:
+    """`--device` must name a device this torch can use (checked before the model loads)."""
+    if device is None:
+        return None
+    import torch
+
+    try:
+        parsed = torch.device(device)
+    except (RuntimeError, ValueError, TypeError):
+        raise UserError(f"--device {device!r}: not a device; expected cpu, cuda, cuda:N, mps, ...") from None
+    available = {
+        "cpu": True,
+        "cuda": torch.cuda.is_available(),
+        "mps": torch.backends.mps.is_available(),
+    }.get(parsed.type, True)
+    if not available:
+        raise UserError(f"--device {device}: this torch installation has no {parsed.type} device; use --device cpu")
+    if parsed.type == "cuda" and parsed.index is not None and parsed.index >= torch.cuda.device_count():
+        raise UserError(f"--device {device}: only {torch.cuda.device_count()} CUDA device(s) are visible")
+    return device
 
 
 def _load_pipeline(model: str, device: str | None) -> Any:
@@ -128,9 +191,31 @@ def _load_pipeline(model: str, device: str | None) -> Any:
 
 
 def _check_model_reference(model: str) -> None:
-    """A model given as a local path must exist (else transformers reports it as a malformed Hub id)."""
-    if model.startswith(("/", ".", "~")) and not Path(model).expanduser().is_dir():
+    """A model meant as a local folder must exist; a name that may be a Hub id and is not a local folder is looked
+    up once on the Hub first, without retries (transformers' download retries for about 30 s when the Hub is
+    unreachable, then reports a connection error that does not say the local folder is missing)."""
+    if Path(model).expanduser().is_dir():
+        return
+    if is_local_reference(model):
         raise UserError(f"{model}: no such checkpoint folder")
+    from huggingface_hub import HfApi, constants, try_to_load_from_cache
+    from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError
+
+    if constants.HF_HUB_OFFLINE or isinstance(try_to_load_from_cache(model, "config.json"), str):
+        return  # transformers reads the cache
+    try:
+        HfApi().model_info(model, timeout=10)
+    except RepositoryNotFoundError:
+        raise UserError(f"{model}: no such local folder, nor a model on the Hub") from None
+    except HfHubHTTPError as error:
+        if error.response is not None and error.response.status_code < 500:
+            return  # gated, rate-limited, ...: transformers says so
+        raise UserError(f"{model}: no such local folder, and the Hub answered {_first_line(error)}") from None
+    except Exception as error:  # no network: httpx's transport errors (not OSErrors), timeouts
+        raise UserError(
+            f"{model}: no such local folder, and the Hub could not be reached to look it up as a model id "
+            f"({type(error).__name__})"
+        ) from None
 
 
 def _check_clip_path(clip: str) -> None:
@@ -257,7 +342,9 @@ def _prepare(argv: Sequence[str]) -> int:
     name = argv[0].replace("-", "_").lower()
     if name not in BENCHMARKS:
         raise UserError(f"unknown benchmark {argv[0]!r}; choose one of: {names}")
-    return run_cli(name, list(argv[1:]))
+    # The dataset scripts exit with 1 on a build error (their own convention); the command line's is 2.
+    status = run_cli(name, list(argv[1:]))
+    return 2 if status == 1 else status
 
 
 def _train(name: str, argv: Sequence[str]) -> int:
@@ -285,6 +372,11 @@ def build_parser() -> argparse.ArgumentParser:
         prog="cascadeformer",
         description="CascadeFormer skeleton action recognition on the Hugging Face stack.",
         epilog="`cascadeformer COMMAND --help` describes each command.",
+    )
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        help=f"before COMMAND: show the full traceback of an error instead of one line (or set {DEBUG_ENV}=1)",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_predict(commands)
@@ -667,33 +759,39 @@ def _add_info(commands: Any) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    debug = bool(os.environ.get(DEBUG_ENV))
+    if argv and argv[0] == "--debug":  # before the command: the traceback of any error, not one line
+        debug, argv = True, argv[1:]
     command = argv[0] if argv else None
     try:
         if command in FORWARDED:
             # Their own parsers read the rest of the line, --help included.
-            return _exit_status(command, lambda: FORWARDED[command](argv[1:]))
+            return _exit_status(command, lambda: FORWARDED[command](argv[1:]), debug)
         try:
             args = build_parser().parse_args(argv)
         except SystemExit as exit_:  # --help (0) or a usage error argparse has already reported (2)
             return exit_.code if isinstance(exit_.code, int) else 2
-        return _exit_status(args.command, lambda: args.handler(args))
+        args.debug = debug
+        return _exit_status(args.command, lambda: args.handler(args), debug)
     except UserError as error:
+        if debug:
+            raise
         return _fail(command, str(error))
     except BrokenPipeError:  # `cascadeformer ... | head`: stop quietly
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
 
 
-def _exit_status(command: str, run: Callable[[], Any]) -> int:
-    """Run a command; user mistakes become one line on stderr and exit status 2."""
-    if os.environ.get("CASCADEFORMER_DEBUG"):
+def _exit_status(command: str, run: Callable[[], Any], debug: bool = False) -> int:
+    """Run a command; user mistakes become one line on stderr and exit status 2 (unless `debug`)."""
+    if debug or os.environ.get(DEBUG_ENV):
         status = run()
         return status if isinstance(status, int) else 0
     try:
         status = run()
     except BrokenPipeError:
         raise
-    except (UserError, ValueError, OSError, ImportError) as error:
+    except USER_ERRORS as error:
         return _fail(command, _first_line(error))
     except SystemExit as exit_:  # a forwarded script's argparse (already reported) or `SystemExit("error: ...")`
         if isinstance(exit_.code, str):
@@ -702,8 +800,20 @@ def _exit_status(command: str, run: Callable[[], Any]) -> int:
     return status if isinstance(status, int) else 0
 
 
+def run_script(main_function: Callable[[list[str]], Any], argv: Sequence[str] | None = None) -> int:
+    """The exit status of an example script's `main(argv)`, with the command line's error rule: a user mistake is
+    one line on stderr and status 2 (`CASCADEFORMER_DEBUG=1` shows the traceback). For `sys.exit(run_script(main))`.
+    """
+    program = Path(sys.argv[0]).name
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    status = _exit_status(program, lambda: main_function(arguments))
+    return status
+
+
 def _fail(command: str | None, message: str) -> int:
-    program = f"cascadeformer {command}" if command else "cascadeformer"
+    program = (
+        command if command and command.endswith(".py") else f"cascadeformer {command}" if command else "cascadeformer"
+    )
     print(f"{program}: error: {message}", file=sys.stderr)
     return 2
 

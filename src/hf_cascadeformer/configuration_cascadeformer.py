@@ -7,6 +7,7 @@ library.
 from __future__ import annotations
 
 import copy
+import inspect
 from typing import Any
 
 from transformers import PreTrainedConfig
@@ -21,6 +22,11 @@ PRETRAINING_OBJECTIVES = ("masked_joint", "mamp", "gfp")
 MASK_UNITS = ("joint", "frame")
 DECODER_TYPES = ("linear",)
 GFP_TARGET_INPUTS = ("motion", "coordinates")
+
+# The largest coordinate magnitude any input may hold. Skeleton coordinates are metres (Kinect) or pixels (video
+# pose), far below it; values from about 1e19 up overflow float32 once squared (centring radii, layer norms), and a
+# single one then turns a clip's scores into NaN. Parsers, the feature extractor and the model refuse larger values.
+MAX_ABS_COORDINATE = 1e6
 
 # Every head of the family, so a checkpoint saved by any one of them loads with any Auto class as remote code.
 AUTO_MAP = {
@@ -257,6 +263,7 @@ class CascadeFormerConfig(PreTrainedConfig):
         gfp_variance_target: float = 1.0,
         **kwargs: Any,
     ):
+        _check_field_types(locals())
         _check_choice("token_layout", token_layout, TOKEN_LAYOUTS)
         _check_choice("frame_embedding", frame_embedding, FRAME_EMBEDDINGS)
         _check_choice("spatial_attention_style", spatial_attention_style, SPATIAL_ATTENTION_STYLES)
@@ -417,6 +424,24 @@ class CascadeFormerConfig(PreTrainedConfig):
         return cls(**{**PRESETS[name], **overrides})
 
 
+def _check_field_types(fields: dict[str, Any]) -> None:
+    """A number or flag of the wrong type (e.g. `"hidden_size": "32"` in a hand-edited config.json) is named here
+    instead of failing deep inside a check or a layer."""
+    for name, value in fields.items():
+        kind = _FIELD_TYPES.get(name)
+        if kind is None or value is None and name in _OPTIONAL_FIELDS:
+            continue
+        if kind is bool:
+            valid = isinstance(value, bool)
+        elif kind is int:
+            valid = isinstance(value, int) and not isinstance(value, bool)
+        else:
+            valid = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if not valid:
+            expected = {bool: "true or false", int: "an integer", float: "a number"}[kind]
+            raise ValueError(f"config field {name} must be {expected}, got {value!r} ({type(value).__name__})")
+
+
 def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
     if value not in choices:
         raise ValueError(f"{name} must be one of {choices}, got {value!r}")
@@ -525,6 +550,17 @@ def _ntu(protocol: str, variant: str) -> dict[str, Any]:
 
 
 _VARIANT_EMBEDDING = {"1.0": "linear", "1.1": "conv", "1.2": "spatial_attention"}
+
+# The scalar fields' types, read from `CascadeFormerConfig.__init__`'s annotations (strings here).
+_FIELD_TYPES: dict[str, type] = {}
+_OPTIONAL_FIELDS: set[str] = set()
+for _name, _parameter in inspect.signature(CascadeFormerConfig.__init__).parameters.items():
+    _annotation = str(_parameter.annotation).replace(" ", "")
+    _base = _annotation.removesuffix("|None")
+    if _base in ("int", "float", "bool"):
+        _FIELD_TYPES[_name] = {"int": int, "float": float, "bool": bool}[_base]
+        if _base != _annotation:
+            _OPTIONAL_FIELDS.add(_name)
 
 PRESETS: dict[str, dict[str, Any]] = {}
 for _variant in _VARIANT_EMBEDDING:

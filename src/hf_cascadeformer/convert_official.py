@@ -13,6 +13,7 @@ naming the file and the key.
 
 from __future__ import annotations
 
+import pickle
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -20,6 +21,7 @@ from pathlib import Path
 import torch
 
 from .configuration_cascadeformer import PRESETS, CascadeFormerConfig
+from .data.errors import UserInputError
 from .feature_extraction_cascadeformer import CascadeFormerFeatureExtractor
 from .hub import add_pipeline_code
 from .modeling_cascadeformer import CascadeFormerForSequenceClassification
@@ -58,7 +60,7 @@ _CROSS_ATTENTION_KEYS = {
 }
 
 
-class OfficialCheckpointError(ValueError):
+class OfficialCheckpointError(UserInputError):
     """An official state dict does not match the documented layout."""
 
 
@@ -186,6 +188,8 @@ def convert_state_dicts(
                 raise OfficialCheckpointError(
                     f"{part}: key {key!r} has shape {tuple(tensor.shape)}, expected {tuple(expected[name].shape)}"
                 )
+            if tensor.is_floating_point() and not torch.isfinite(tensor).all():
+                raise OfficialCheckpointError(f"{part}: key {key!r} holds NaN or infinite values")
             converted[name] = tensor.detach().to(expected[name].dtype)
     missing = sorted(set(expected) - set(converted))
     if missing:
@@ -204,7 +208,16 @@ def load_official_state_dicts(checkpoint_dir: str | Path, dataset: str) -> dict[
         path = folder / f"{prefix}_finetuned_{part}.pt"
         if not path.is_file():
             raise FileNotFoundError(f"missing official checkpoint file {path}")
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        except pickle.UnpicklingError:
+            # torch's own message goes on to suggest weights_only=False, i.e. running the file's code: not shown.
+            raise OfficialCheckpointError(
+                f"{path}: holds objects other than tensors, which are not loaded (they could run code)"
+            ) from None
+        except Exception as error:  # an empty (EOFError) or truncated (RuntimeError) file, a bad zip, ...
+            reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            raise OfficialCheckpointError(f"{path}: not a readable torch file ({reason})") from None
         if not isinstance(state, Mapping) or not all(isinstance(v, torch.Tensor) for v in state.values()):
             raise OfficialCheckpointError(f"{path.name}: not a state dict of tensors")
         state_dicts[part] = dict(state)

@@ -13,6 +13,8 @@ from typing import Any
 import numpy as np
 from transformers.feature_extraction_utils import BatchFeature, FeatureExtractionMixin
 
+from .configuration_cascadeformer import MAX_ABS_COORDINATE
+
 CENTERINGS = ("first_frame", "per_frame", "none")
 RESAMPLINGS = ("pad", "interpolate")
 
@@ -77,6 +79,10 @@ class CascadeFormerFeatureExtractor(FeatureExtractionMixin):
             if num_channels < 3:
                 raise ValueError("facing_joints turns clips about the vertical axis: it needs 3D clips (3 channels)")
             facing_joints = [int(j) for j in facing_joints]
+        if num_frames is not None and (
+            isinstance(num_frames, bool) or not isinstance(num_frames, int) or num_frames < 1
+        ):
+            raise ValueError(f"num_frames must be a positive integer or None, got {num_frames!r}")
         if num_frames is not None and num_frames > max_frames:
             raise ValueError(f"num_frames ({num_frames}) exceeds max_frames ({max_frames})")
         if resampling == "interpolate" and num_frames is None:
@@ -119,6 +125,10 @@ class CascadeFormerFeatureExtractor(FeatureExtractionMixin):
         if kwargs:
             raise TypeError(f"unexpected arguments: {', '.join(kwargs)}")
         target = num_frames if num_frames is not None else self.num_frames
+        if target is not None and (isinstance(target, bool) or not isinstance(target, (int, np.integer))):
+            raise ValueError(f"num_frames must be a positive integer, got {target!r}")
+        if target is not None and target < 1:
+            raise ValueError(f"num_frames must be at least 1, got {target}")
         if target is not None and target > self.max_frames:
             raise ValueError(f"num_frames ({target}) exceeds max_frames ({self.max_frames})")
         prepared = [self.prepare_clip(clip, index) for index, clip in enumerate(_as_clip_list(clips))]
@@ -138,7 +148,15 @@ class CascadeFormerFeatureExtractor(FeatureExtractionMixin):
 
     def prepare_clip(self, clip: Any, index: int = 0) -> np.ndarray:
         """Check one clip and return it as `(frames, num_persons, joints, channels)` float32, centred and scaled."""
-        array = np.asarray(clip, dtype=np.float32)
+        try:
+            complex_values = np.iscomplexobj(clip)
+            if not complex_values:
+                with np.errstate(over="ignore"):  # a float64 beyond float32 becomes inf, refused below
+                    array = np.asarray(clip, dtype=np.float32)
+        except (TypeError, ValueError, OverflowError) as error:
+            raise ValueError(f"clip {index}: not a numeric array ({str(error).splitlines()[0]})") from None
+        if complex_values:  # numpy would drop the imaginary part with only a warning
+            raise ValueError(f"clip {index}: complex numbers are not coordinates")
         if array.ndim == 3:
             array = array[:, None]
         if array.ndim != 4:
@@ -156,6 +174,11 @@ class CascadeFormerFeatureExtractor(FeatureExtractionMixin):
             )
         if not np.isfinite(array).all():
             raise ValueError(f"clip {index} contains NaN or infinite coordinates")
+        if np.abs(array).max() > MAX_ABS_COORDINATE:
+            raise ValueError(
+                f"clip {index}: a coordinate of magnitude {np.abs(array).max():.3g} exceeds the bound "
+                f"{MAX_ABS_COORDINATE:g} (a corrupt value?)"
+            )
         array = self.select_persons(array)
         present = array.reshape(frames, self.num_persons, -1).any(axis=(0, 2))
         if self.centering != "none":
@@ -253,9 +276,15 @@ def as_clip(data: Any, source: str | Path = "clip") -> np.ndarray:
     channels and at least one frame; raises ``ValueError`` naming ``source`` otherwise.
     """
     try:
-        array = np.asarray(data, dtype=np.float32)
-    except (TypeError, ValueError) as error:
-        raise ValueError(f"{source}: not a numeric frames x joints x channels array ({error})") from error
+        complex_values = np.iscomplexobj(data)
+        if not complex_values:
+            with np.errstate(over="ignore"):  # a float64 beyond float32 becomes inf, refused below
+                array = np.asarray(data, dtype=np.float32)
+    except (TypeError, ValueError, OverflowError) as error:
+        reason = next((line.strip() for line in str(error).splitlines() if line.strip()), type(error).__name__)
+        raise ValueError(f"{source}: not a numeric frames x joints x channels array ({reason})") from error
+    if complex_values:  # numpy would drop the imaginary part with only a warning
+        raise ValueError(f"{source}: complex numbers are not coordinates")
     if array.ndim == 3:
         array = array[:, np.newaxis]
     if array.ndim != 4:
@@ -269,6 +298,11 @@ def as_clip(data: Any, source: str | Path = "clip") -> np.ndarray:
         raise ValueError(f"{source}: expected 2 or 3 coordinates per joint, got {array.shape[3]} (shape {array.shape})")
     if not np.isfinite(array).all():
         raise ValueError(f"{source}: contains NaN or infinite coordinates")
+    if np.abs(array).max() > MAX_ABS_COORDINATE:
+        raise ValueError(
+            f"{source}: a coordinate of magnitude {float(np.abs(array).max()):.3g} exceeds the bound "
+            f"{MAX_ABS_COORDINATE:g} (a corrupt value?)"
+        )
     return np.ascontiguousarray(array)
 
 

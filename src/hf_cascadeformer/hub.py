@@ -36,6 +36,19 @@ _METRIC_NAMES = {
 _HUB_ID = re.compile(r"^[\w.-]+/[\w.-]+$")
 
 
+def is_local_reference(name: str | Path) -> bool:
+    """Whether a model or dataset reference can only mean a local folder: a path that starts with ``/``, ``.`` or
+    ``~``, has more than one ``/`` or a backslash, ends with a separator, or whose first part is an existing local
+    folder (``runs/finetune`` where ``runs/`` exists). Anything else may be a Hub id. Checking these locally first
+    turns a mistyped folder into an immediate error instead of a Hub lookup (with retries when offline)."""
+    text = str(name)
+    if isinstance(name, Path) or text.startswith(("/", ".", "~")) or text.endswith(("/", os.sep)):
+        return True
+    if text.count("/") > 1 or "\\" in text:
+        return True
+    return "/" in text and Path(text.split("/", 1)[0]).is_dir()
+
+
 def card_template(name: str = "MODEL_CARD.md") -> str:
     return resources.files("hf_cascadeformer").joinpath(name).read_text(encoding="utf-8")
 

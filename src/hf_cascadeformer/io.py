@@ -107,6 +107,8 @@ def _load_json(path: Path) -> tuple[np.ndarray, dict[str, Any]]:
         raise SkeletonFileError(path, f"not valid JSON ({error.msg})", line=error.lineno) from error
     except (OSError, UnicodeDecodeError) as error:
         raise SkeletonFileError(path, f"cannot be read ({error})") from error
+    except RecursionError:  # json recurses once per nesting level
+        raise SkeletonFileError(path, "JSON nested too deeply to be a clip") from None
     if isinstance(content, Mapping) and {"file_name", "label", "skeletons"} <= content.keys():
         from .data.nucla import load_nucla_clip
 
@@ -122,10 +124,14 @@ def _load_json(path: Path) -> tuple[np.ndarray, dict[str, Any]]:
 
 
 def _load_numpy(path: Path) -> tuple[np.ndarray, dict[str, Any]]:
+    # numpy reports a broken file in many ways: an empty file is an EOFError, a bad header a ValueError, or a
+    # SyntaxError / tokenize.TokenError from parsing the header's dict, a truncated archive member a
+    # zipfile.BadZipFile. With allow_pickle=False nothing in the file runs, so any failure means "not readable".
+    unreadable = Exception
     try:
         loaded = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as error:
-        raise SkeletonFileError(path, f"not a readable numpy file ({error})") from error
+    except unreadable as error:
+        raise SkeletonFileError(path, f"not a readable numpy file ({_first_line(error)})") from error
     if isinstance(loaded, np.ndarray):
         return _checked(loaded, path), {"format": "npy"}
     with loaded:
@@ -136,7 +142,16 @@ def _load_numpy(path: Path) -> tuple[np.ndarray, dict[str, Any]]:
             name = names[0]
         else:
             raise SkeletonFileError(path, f"holds {len(names)} arrays {names}; name the clip 'skeleton'")
-        return _checked(loaded[name], path, name), {"format": "npz"}
+        try:
+            array = loaded[name]
+        except unreadable as error:
+            raise SkeletonFileError(path, f"not a readable array ({_first_line(error)})", key=name) from error
+        return _checked(array, path, name), {"format": "npz"}
+
+
+def _first_line(error: BaseException) -> str:
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    return lines[0] if lines else type(error).__name__
 
 
 def _checked(data: Any, path: Path, key: str | None = None) -> np.ndarray:

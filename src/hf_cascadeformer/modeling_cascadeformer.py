@@ -30,7 +30,7 @@ from transformers.modeling_layers import GradientCheckpointingLayer
 from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
 from transformers.utils import ModelOutput
 
-from .configuration_cascadeformer import CascadeFormerConfig
+from .configuration_cascadeformer import MAX_ABS_COORDINATE, CascadeFormerConfig
 
 # ----------------------------------------------------------------------------------------------------------------
 # Outputs
@@ -172,11 +172,16 @@ def fold_persons(
     skeletons: torch.Tensor,
     attention_mask: torch.Tensor | None,
     keep_absent: bool = False,
+    dtype: torch.dtype | None = None,
 ) -> FoldedSkeletons:
     """Check the inputs against the config and fold the present persons into the batch.
 
     A person is present when any of its coordinates in a valid frame is non-zero; the first person always counts
     as present so that every clip yields an output. Raises `ValueError` naming what was expected and given.
+
+    Floating point skeletons of another precision than the model's (`dtype`; e.g. float64 from
+    `torch.from_numpy` of a default numpy array) are cast to it, as a feature extractor's output would be; values
+    beyond `MAX_ABS_COORDINATE` are refused, since they overflow to NaN scores inside the model.
 
     `keep_absent=True` keeps every (clip, person) row, absent persons included, so that the folding is a reshape
     that does not depend on the data (what `torch.export` and `torch.compile` need); callers that average over
@@ -209,8 +214,15 @@ def fold_persons(
         )
     if not skeletons.is_floating_point():
         raise ValueError(f"skeletons must be a floating point tensor, got {skeletons.dtype}")
-    if not torch.compiler.is_compiling() and not torch.isfinite(skeletons).all():
-        raise ValueError("skeletons contain NaN or infinite coordinates")
+    if not torch.compiler.is_compiling() and not (skeletons.abs() <= MAX_ABS_COORDINATE).all():
+        if not torch.isfinite(skeletons).all():
+            raise ValueError("skeletons contain NaN or infinite coordinates")
+        raise ValueError(
+            f"skeletons hold a coordinate of magnitude {skeletons.abs().max().item():.3g}, beyond the bound "
+            f"{MAX_ABS_COORDINATE:g} (a corrupt value?)"
+        )
+    if dtype is not None and skeletons.dtype != dtype:
+        skeletons = skeletons.to(dtype)
 
     frame_mask = None
     if attention_mask is not None:
@@ -884,7 +896,7 @@ class CascadeFormerModel(CascadeFormerPreTrainedModel):
         output_hidden_states = (
             output_hidden_states if output_hidden_states is not None else self.config.output_hidden_states
         )
-        folded = fold_persons(self.config, skeletons, attention_mask)
+        folded = fold_persons(self.config, skeletons, attention_mask, dtype=self.dtype)
         encoded = self.encode(folded.frames, folded.frame_mask, output_attentions, output_hidden_states)
         pooled = masked_mean(encoded.last_hidden_state, self._pooling_mask(encoded.token_mask))
         output = CascadeFormerModelOutput(
@@ -1370,7 +1382,7 @@ class CascadeFormerForMaskedSkeletonModeling(CascadeFormerPreTrainedModel):
         return_loss (`bool`, defaults to `True`):
             Present so that `Trainer` reports `eval_loss` for this model; the loss is always computed.
         """
-        folded = fold_persons(self.config, skeletons, attention_mask)
+        folded = fold_persons(self.config, skeletons, attention_mask, dtype=self.dtype)
         if generator is None and seed is not None:
             generator = torch.Generator(device=folded.frames.device).manual_seed(seed)
         if noise is not None:
@@ -1435,7 +1447,9 @@ class CascadeFormerForSequenceClassification(CascadeFormerPreTrainedModel):
         )
         # Exporting or compiling: fold without data-dependent shapes; absent persons are then encoded too but
         # weigh nothing in the average over persons, so the logits are the eager ones.
-        folded = fold_persons(self.config, skeletons, attention_mask, keep_absent=torch.compiler.is_compiling())
+        folded = fold_persons(
+            self.config, skeletons, attention_mask, keep_absent=torch.compiler.is_compiling(), dtype=self.dtype
+        )
         stage1 = self.cascadeformer.encode(folded.frames, folded.frame_mask, output_attentions, output_hidden_states)
         tokens = stage1.last_hidden_state
         if self.cascade_encoder is not None:
@@ -1446,9 +1460,12 @@ class CascadeFormerForSequenceClassification(CascadeFormerPreTrainedModel):
 
         loss = None
         if labels is not None:
-            loss = F.cross_entropy(
-                logits.float(), labels.to(logits.device).long(), label_smoothing=self.config.label_smoothing
-            )
+            labels = labels.to(logits.device).long()
+            loss = F.cross_entropy(logits.float(), labels, label_smoothing=self.config.label_smoothing)
+            if not torch.compiler.is_compiling() and not labels.ne(-100).any():
+                # Every clip's label is ignored (-100): the mean over no clips is NaN; nothing to learn is a zero
+                # loss that still reaches every logit (so distributed gradient reduction sees each parameter).
+                loss = logits.float().sum() * 0.0
         output = CascadeFormerSequenceClassifierOutput(
             loss=loss,
             logits=logits,

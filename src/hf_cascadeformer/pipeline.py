@@ -130,6 +130,9 @@ class SkeletonActionRecognitionPipeline(Pipeline):
 
     def postprocess(self, model_outputs: dict[str, torch.Tensor], top_k: int = 5) -> list[dict[str, Any]]:
         probabilities = model_outputs["logits"][0].float().softmax(-1)
+        if not torch.isfinite(probabilities).all():
+            # Inputs are bounded (MAX_ABS_COORDINATE), so only broken weights get here; never return a NaN score.
+            raise ValueError("the model returned NaN or infinite logits (are its weights finite?)")
         scores, ids = probabilities.topk(min(top_k, probabilities.numel()))
         id2label = self.model.config.id2label
         return [{"label": id2label[i], "score": s} for s, i in zip(scores.tolist(), ids.tolist(), strict=True)]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import time
 from pathlib import Path
 
@@ -224,6 +225,26 @@ def test_rerun_replaces_the_output(tmp_path: Path) -> None:
     assert siblings(output) == ["all_sqe"]
 
 
+def test_a_rebuild_never_deletes_what_no_build_wrote(tmp_path: Path) -> None:
+    # The reported loss: a raw folder kept inside a finished build, then the build run again from it.
+    output = tmp_path / "nucla"
+    save_nucla(write_nucla_folder(tmp_path / "all_sqe"), output)
+    raw_inside = write_nucla_folder(output / "raw_inside")
+    status = run_cli("nucla", ["--raw-dir", str(raw_inside), "--output-dir", str(output), "--num-proc", "1"])
+    assert status == 1
+    assert len(list(raw_inside.glob("*.json"))) == 6 and len(load_benchmark(output)["test"]) == 2
+    # Anything else a build did not write stops a rebuild too, also inside a split folder; nothing is touched.
+    for extra in (output / "notes.txt", output / "train" / "mine.npy"):
+        extra.write_text("mine")
+        with pytest.raises(BuildError, match=r"which no build wrote.*move them out"):
+            save_nucla(tmp_path / "all_sqe", output)
+        assert extra.read_text() == "mine"
+        extra.unlink()
+    shutil.rmtree(raw_inside)
+    save_nucla(tmp_path / "all_sqe", output)  # only what a build wrote: replaced as before
+    assert len(load_benchmark(output)["train"]) == 4
+
+
 def test_an_unrelated_folder_is_never_replaced(tmp_path: Path) -> None:
     folder = write_nucla_folder(tmp_path / "all_sqe")
     dataset_dict, _ = nucla_build(folder, work_dir=tmp_path / "work")
@@ -247,7 +268,7 @@ def test_empty_split_builds_and_loads(tmp_path: Path) -> None:
     assert loaded["test"].features == loaded["train"].features
     with pytest.raises(ValueError, match="holds configuration 'xview', not 'xsub'"):
         load_benchmark(output, "xsub")
-    with pytest.raises(FileNotFoundError, match="no dataset folder at"):
+    with pytest.raises(ValueError, match="not-built: no such dataset folder"):
         load_benchmark(tmp_path / "not-built")
 
 

@@ -92,8 +92,9 @@ def test_missing_key(tmp_path: Path, key: str) -> None:
         ([], r"found \(0,\)"),
         ([[[0.0, 0.0, 0.0]] * 20, [[0.0, 0.0, 0.0]] * 19], "not a numeric"),  # ragged
         ([[["x", "y", "z"]] * 20], "not a numeric"),
-        ([[[None, 0.0, 0.0]] * 20], "non-finite"),  # numpy reads a JSON null as NaN
-        ([[[float("nan"), 0.0, 0.0]] * 20], "non-finite"),
+        ([[[None, 0.0, 0.0]] * 20], "NaN or infinite"),  # numpy reads a JSON null as NaN
+        ([[[float("nan"), 0.0, 0.0]] * 20], "NaN or infinite"),
+        ([[[1e30, 0.0, 0.0]] * 20], "exceeds the bound 1e\\+06"),
     ],
 )
 def test_malformed_skeletons(tmp_path: Path, skeletons: list, fragment: str) -> None:

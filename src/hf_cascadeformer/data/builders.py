@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import collections
 import functools
+import json
 import multiprocessing
 import os
 import re
@@ -40,7 +41,8 @@ import numpy as np
 from datasets.arrow_writer import ArrowWriter
 from huggingface_hub import DatasetCard, DatasetCardData
 
-from .errors import SkeletonFileError
+from ..hub import is_local_reference
+from .errors import SkeletonFileError, UserInputError
 from .features import LABEL_COLUMN, SKELETON_COLUMN, skeleton_features
 from .ntu import (
     NTU60_ACTIONS,
@@ -255,6 +257,31 @@ def _is_dataset_folder(path: Path) -> bool:
     return (path / "dataset_dict.json").is_file()
 
 
+_SPLIT_FILE = re.compile(r"(data-\d+-of-\d+\.arrow|dataset_info\.json|state\.json)")
+
+
+def _foreign_entries(output_dir: Path) -> list[Path]:
+    """What in a saved dataset folder a build did not write: anything besides ``dataset_dict.json``, the card and
+    the split folders it lists (holding only ``save_to_disk``'s shards and JSON files). A rebuild replaces the
+    folder as a whole, so it must not hold anything else (a raw folder placed inside it, notes, ...)."""
+    try:
+        splits = json.loads((output_dir / "dataset_dict.json").read_text(encoding="utf-8"))["splits"]
+        splits = {str(split) for split in splits}
+    except (OSError, ValueError, KeyError, TypeError):
+        return [output_dir / "dataset_dict.json"]  # unreadable: not something a build is known to have written
+    foreign = []
+    for entry in sorted(output_dir.iterdir()):
+        if entry.name in ("dataset_dict.json", CARD_FILENAME) and entry.is_file():
+            continue
+        if entry.name in splits and entry.is_dir() and not entry.is_symlink():
+            foreign += [
+                item for item in sorted(entry.iterdir()) if not (_SPLIT_FILE.fullmatch(item.name) and item.is_file())
+            ]
+            continue
+        foreign.append(entry)
+    return foreign
+
+
 def _remove_stale_partials(output_dir: Path) -> list[Path]:
     """Remove the work folders a killed build left next to ``output_dir``; they are never loadable output."""
     prefix = f".{output_dir.name}{PARTIAL_MARKER}"
@@ -271,6 +298,13 @@ def _staging_area(output_dir: Path) -> Iterator[Path]:
         output_dir.is_dir() and (_is_dataset_folder(output_dir) or not any(output_dir.iterdir()))
     ):
         raise BuildError(f"{output_dir} exists and is not a dataset folder; refusing to replace it")
+    if _is_dataset_folder(output_dir) and (foreign := _foreign_entries(output_dir)):
+        names = ", ".join(str(path.relative_to(output_dir)) for path in foreign[:3])
+        more = f" and {len(foreign) - 3} more" if len(foreign) > 3 else ""
+        raise BuildError(
+            f"{output_dir} holds {names}{more}, which no build wrote; a rebuild replaces the whole folder, so move "
+            "them out or choose another output folder"
+        )
     output_dir.parent.mkdir(parents=True, exist_ok=True)
     _remove_stale_partials(output_dir)
     staging = Path(tempfile.mkdtemp(prefix=f".{output_dir.name}{PARTIAL_MARKER}", dir=output_dir.parent))
@@ -395,15 +429,18 @@ def load_benchmark(path_or_repo_id: str | Path, config_name: str | None = None, 
     path = Path(path_or_repo_id).expanduser()
     if path.exists():
         if not _is_dataset_folder(path):
-            raise ValueError(f"{path} is not a folder written by a dataset script (no dataset_dict.json)")
+            raise UserInputError(
+                f"{path} is not a folder written by a dataset script (no dataset_dict.json); build one from raw "
+                "files with `cascadeformer prepare BENCHMARK --raw-dir RAW --output-dir OUT`"
+            )
         dataset_dict = datasets.load_from_disk(str(path))
         built_config = next(iter(dataset_dict.values())).info.config_name if dataset_dict else None
         if config_name is not None and built_config is not None and config_name != built_config:
             raise ValueError(f"{path} holds configuration {built_config!r}, not {config_name!r}")
         return dataset_dict
+    if is_local_reference(path_or_repo_id):  # a path, not an ``org/name`` repository id
+        raise UserInputError(f"{path}: no such dataset folder")
     text = str(path_or_repo_id)
-    if text.startswith(("/", ".", "~")) or text.count("/") > 1:  # a path, not an ``org/name`` repository id
-        raise FileNotFoundError(f"no dataset folder at {path}")
     return datasets.load_dataset(text, config_name, **kwargs)
 
 

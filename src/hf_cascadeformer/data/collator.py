@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import torch
+from transformers import TrainerCallback
 
 from ..feature_extraction_cascadeformer import CascadeFormerFeatureExtractor
 from .features import LABEL_COLUMN, SKELETON_COLUMN
@@ -63,25 +65,66 @@ class SkeletonCollator:
 class AugmentedDataset(torch.utils.data.Dataset):
     """A numpy-formatted skeleton dataset whose clips are augmented on every read (for the training split).
 
-    Randomness comes from torch's global generator, one draw per read, so `torch.manual_seed` (which `Trainer`
-    sets, and saves and restores with its checkpoints) makes augmentation reproducible, also across a resume.
-    Reads go through `__getitems__`, so a batch is fetched from Arrow in one call.
+    Each clip's augmentation is a pure function of ``(seed, epoch, index)``: the generator handed to the transform
+    is seeded from those three numbers only. So a run resumed from a checkpoint augments every clip exactly as the
+    uninterrupted run did, whatever was read before, in whichever process or batch. A draw from torch's global
+    generator (the earlier design) is not enough: `Trainer` restores that generator only after it has fetched the
+    first batch following a resume (transformers/trainer.py, `_run_epoch`), so that batch was augmented differently.
+
+    The epoch comes from :meth:`set_epoch`, which accelerate's data loader calls on its dataset at each epoch in a
+    single process; :class:`AugmentationEpochCallback` also calls it from `Trainer`'s `on_epoch_begin`, because a
+    resumed or multi-process loader wraps its batch sampler and then does not forward the epoch. With a plain
+    `DataLoader`, call ``set_epoch(epoch)`` before each epoch (as with `DistributedSampler`), else every epoch
+    repeats the augmentation of epoch 0 (persistent data-loader workers keep their own copy and miss it too; the
+    default, non-persistent workers copy the dataset at each epoch). Reads go through `__getitems__`, so a batch is
+    fetched from Arrow in one call.
     """
 
-    def __init__(self, dataset: Any, transform: Callable[[np.ndarray, np.random.Generator], np.ndarray]):
+    def __init__(
+        self,
+        dataset: Any,
+        transform: Callable[[np.ndarray, np.random.Generator], np.ndarray],
+        seed: int | None = None,
+    ):
         self.dataset = dataset
         self.transform = transform
+        # Default: the seed `transformers.set_seed` / `torch.manual_seed` gave torch, so a script that seeds first
+        # gets a different augmentation per seed without passing it twice.
+        self.seed = int(torch.initial_seed() if seed is None else seed) % 2**63
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
 
     def __len__(self) -> int:
         return len(self.dataset)
 
+    def clip_rng(self, index: int) -> np.random.Generator:
+        """The generator that augments clip `index` in the current epoch."""
+        return np.random.default_rng(np.random.SeedSequence([self.seed, self.epoch, int(index)]))
+
     def __getitems__(self, indices: Sequence[int]) -> list[dict[str, Any]]:
         columns = self.dataset[list(indices)]
-        rng = np.random.default_rng(int(torch.randint(0, 2**62, ()).item()))
         rows = [dict(zip(columns, values, strict=True)) for values in zip(*columns.values(), strict=True)]
-        for row in rows:
-            row[SKELETON_COLUMN] = self.transform(np.asarray(row[SKELETON_COLUMN], dtype=np.float32), rng)
+        for index, row in zip(indices, rows, strict=True):
+            clip = np.asarray(row[SKELETON_COLUMN], dtype=np.float32)
+            row[SKELETON_COLUMN] = self.transform(clip, self.clip_rng(index))
         return rows
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         return self.__getitems__([index])[0]
+
+
+class AugmentationEpochCallback(TrainerCallback):
+    """Tells an :class:`AugmentedDataset` the epoch at the start of each of `Trainer`'s epochs, resumed ones too.
+
+    `state.epoch` is the fractional epoch of the last step taken (``epoch + steps / steps_in_epoch``, exactly the
+    next integer after an epoch's last step, and the checkpoint's value after a resume), so its floor is the epoch
+    about to run.
+    """
+
+    def __init__(self, dataset: AugmentedDataset):
+        self.dataset = dataset
+
+    def on_epoch_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        self.dataset.set_epoch(math.floor(state.epoch or 0))

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import SkeletonFileError
+from .errors import SkeletonFileError, coordinate_problem
 
 NTU_NUM_JOINTS = 25
 NTU_JOINT_VALUES = 12  # x, y, z, depthX, depthY, colorX, colorY, orientW, orientX, orientY, orientZ, trackingState
@@ -295,8 +295,8 @@ def _read_body(lines: _Lines, frame_index: int, num_frames: int) -> dict:
             joints[joint] = [float(value) for value in values]
         except ValueError:
             raise SkeletonFileError(lines.path, f"non-numeric joint value in {line!r}", line=number) from None
-    if not np.isfinite(joints).all():
-        raise SkeletonFileError(lines.path, "joint values must be finite", line=number)
+    if problem := coordinate_problem(joints):
+        raise SkeletonFileError(lines.path, f"joint values: {problem}", line=number)
     body["joints"] = joints
     return body
 

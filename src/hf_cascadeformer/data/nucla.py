@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from ..configuration_cascadeformer import NUCLA_LABELS
-from .errors import SkeletonFileError
+from .errors import SkeletonFileError, coordinate_problem
 
 NUCLA_ACTIONS: tuple[str, ...] = NUCLA_LABELS  # the config presets carry the same labels
 """Action names; index ``i`` is label ``i + 1`` of the JSON files."""
@@ -64,6 +64,8 @@ def load_nucla_clip(path: str | Path) -> tuple[np.ndarray, dict[str, Any]]:
         raise SkeletonFileError(path, f"not valid JSON ({exc.msg})", line=exc.lineno) from exc
     except (OSError, UnicodeDecodeError) as exc:
         raise SkeletonFileError(path, f"cannot be read ({exc})") from exc
+    except RecursionError:  # json recurses once per nesting level
+        raise SkeletonFileError(path, "JSON nested too deeply to be a clip") from None
     if not isinstance(content, Mapping):
         raise SkeletonFileError(path, f"expected a JSON object, found {type(content).__name__}")
     for key in ("file_name", "label", "skeletons"):
@@ -102,8 +104,8 @@ def load_nucla_clip(path: str | Path) -> tuple[np.ndarray, dict[str, Any]]:
             f"expected shape (frames >= 1, {NUCLA_NUM_JOINTS}, {NUCLA_NUM_CHANNELS}), found {joints.shape}",
             key="skeletons",
         )
-    if not np.isfinite(joints).all():
-        raise SkeletonFileError(path, "contains non-finite coordinates", key="skeletons")
+    if problem := coordinate_problem(joints):
+        raise SkeletonFileError(path, problem, key="skeletons")
 
     metadata = {
         "sample_id": path.stem,

@@ -19,7 +19,7 @@ import numpy as np
 import scipy.io
 
 from ..configuration_cascadeformer import PENN_ACTION_LABELS
-from .errors import SkeletonFileError
+from .errors import SkeletonFileError, coordinate_problem
 from .skeletons import PENN_LAYOUT
 
 # One list of names for the whole package: the config presets carry the same labels.
@@ -97,8 +97,8 @@ def load_penn_clip(path: str | Path) -> tuple[np.ndarray, dict[str, Any]]:
 
     # x and y come as float64, uint16 or uint8 depending on the clip; float32 holds any pixel value exactly.
     joints = np.stack([x, y], axis=-1).astype(np.float32)[:, np.newaxis]
-    if not np.isfinite(joints).all():
-        raise SkeletonFileError(path, "contains non-finite coordinates", key="x")
+    if problem := coordinate_problem(joints):
+        raise SkeletonFileError(path, problem, key="x")
     metadata = {
         "sample_id": path.stem,
         "label": PENN_ACTIONS.index(action),

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import SkeletonFileError
+from .errors import SkeletonFileError, coordinate_problem
 
 PKU_MMD_NUM_PERSONS = 2
 PKU_MMD_NUM_JOINTS = 25
@@ -125,7 +125,7 @@ def read_pku_skeleton(path: str | Path) -> np.ndarray:
     except ValueError:
         frames = None
     if frames is not None and frames.shape[0] > 0 and frames.shape[1] == PKU_MMD_VALUES_PER_FRAME:
-        if np.isfinite(frames).all():
+        if coordinate_problem(frames) is None:
             return frames.reshape(-1, PKU_MMD_NUM_PERSONS, PKU_MMD_NUM_JOINTS, 3)
     text = path.read_text(encoding="utf-8", errors="replace")
     rows: list[list[float]] = []
@@ -142,8 +142,8 @@ def read_pku_skeleton(path: str | Path) -> np.ndarray:
         except ValueError:
             bad = next(value for value in values if not _is_float(value))
             raise SkeletonFileError(path, f"non-numeric value {bad!r}", line=number) from None
-        if not np.isfinite(row).all():
-            raise SkeletonFileError(path, "values must be finite", line=number)
+        if problem := coordinate_problem(np.asarray(row)):
+            raise SkeletonFileError(path, f"values: {problem}", line=number)
         rows.append(row)
     if not rows:
         raise SkeletonFileError(path, "no frames")

@@ -289,6 +289,14 @@ class EvaluateArguments:
     bf16: bool = field(default=False, metadata={"help": "bf16 autocast"})
     no_plot: bool = field(default=False, metadata={"help": "skip the confusion-matrix picture"})
     seed: int = field(default=0, metadata={"help": "seed of the embedded dataset"})
+    tta: str = field(
+        default="none",
+        metadata={
+            "help": "test-time augmentation: 'crops' averages the softmax scores of the whole clip and three crops "
+            "of 80%% of its valid frames (start, middle, end; inference.default_tta_views)",
+            "choices": ["none", "crops"],
+        },
+    )
 
 
 @dataclass
@@ -317,6 +325,10 @@ class RecipeArguments:
     no_cascade: bool = field(default=False, metadata={"help": "plain head on stage-1 features (ablation)"})
     pretrain_epochs: int | None = field(default=None, metadata={"help": "[the recipe's]"})
     finetune_epochs: int | None = field(default=None, metadata={"help": "[the recipe's]"})
+    tta: str | None = field(
+        default=None,
+        metadata={"help": "test-time augmentation of the evaluation [the recipe's]", "choices": ["none", "crops"]},
+    )
     config: str | None = field(
         default=None, metadata={"help": "JSON file of config fields that override the recipe's model (ablations)"}
     )

@@ -17,8 +17,10 @@ import datasets
 import torch
 
 from ..configuration_cascadeformer import PRESETS, CascadeFormerConfig
+from ..data.errors import UserInputError
 from ..data.features import LABEL_COLUMN, SKELETON_COLUMN
 from ..data.skeletons import NTU_LAYOUT, NUCLA_LAYOUT, PENN_LAYOUT, SkeletonLayout
+from ..hub import is_local_reference
 
 EMBEDDED_DATASET = "embedded"
 EMBEDDED_2D_DATASET = "embedded-2d"
@@ -161,9 +163,52 @@ def parameter_groups(model: Any, weight_decay: float) -> list[dict[str, Any]]:
     return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
 
 
+def check_output_dir(output_dir: str | Path) -> Path:
+    """`--output-dir` must be a folder or creatable as one: refuse an existing file, or a path under a file, with
+    a one-line error before any work is done."""
+    folder = Path(output_dir).expanduser()
+    for path in (folder, *folder.parents):
+        if path.exists():
+            if not path.is_dir():
+                where = "is a file" if path == folder else f"is under {path}, which is a file"
+                raise UserInputError(f"--output-dir {output_dir} {where}; name a folder")
+            break
+    return folder
+
+
+def check_model_reference(model: str | Path, option: str = "--model") -> None:
+    """A model meant as a local folder (see `hub.is_local_reference`) must exist; else transformers would look it
+    up on the Hub (about 20 s of retries offline) and report a connection error."""
+    if is_local_reference(model) and not Path(model).expanduser().is_dir():
+        raise UserInputError(f"{option} {model}: no such checkpoint folder")
+
+
+def train_or_finish(trainer: Any, resume_from_checkpoint: str | None = None) -> None:
+    """`trainer.train(resume_from_checkpoint=...)`, except that resuming from a checkpoint that already holds the
+    run's last step (`max_steps`) trains nothing more: `Trainer` checks `max_steps` only after a step, so it would
+    take a step beyond it when the last step is not at an epoch's end (transformers/trainer.py, `_run_epoch`).
+    The checkpoint's weights (or, with `load_best_model_at_end`, the best checkpoint's) and state are loaded
+    instead, as at the end of the uninterrupted run."""
+    from transformers.trainer_callback import TrainerState
+
+    state_file = Path(resume_from_checkpoint or "") / "trainer_state.json"
+    max_steps = trainer.args.max_steps
+    if resume_from_checkpoint and max_steps > 0 and state_file.is_file():
+        state = TrainerState.load_from_json(str(state_file))
+        if state.global_step >= max_steps:
+            trainer.state = state
+            trainer._load_from_checkpoint(resume_from_checkpoint)
+            best = state.best_model_checkpoint
+            if trainer.args.load_best_model_at_end and best and Path(best).is_dir():
+                trainer._load_best_model()
+            return
+    trainer.train(resume_from_checkpoint=resume_from_checkpoint)
+
+
 def latest_complete_checkpoint(output_dir: str | Path, marker: str) -> Path | None:
     """The `checkpoint-<step>` folder with the highest step that holds `marker`, the file written last when a
     checkpoint is saved (so a checkpoint interrupted while being written is never picked)."""
+    check_output_dir(output_dir)
     folders = [p for p in Path(output_dir).glob("checkpoint-*") if p.name.split("-")[-1].isdigit()]
     complete = [p for p in folders if (p / marker).is_file()]
     return max(complete, key=lambda p: int(p.name.split("-")[-1]), default=None)
@@ -175,7 +220,7 @@ def earlier_run_files(output_dir: str | Path, finished_marker: str, outputs: Seq
     checkpoints would be rotated in with the new ones (rotation goes by step number), be picked by a later resume,
     and an interrupted new run would look finished. Checkpoints of an earlier run that did not finish are what
     `--resume-from-checkpoint` continues from: they raise `SystemExit` with that advice instead of being deleted."""
-    folder = Path(output_dir)
+    folder = check_output_dir(output_dir)
     if not folder.is_dir():
         return []
     checkpoints = sorted(path for path in folder.glob("checkpoint-*") if path.is_dir())

@@ -20,6 +20,7 @@ import torch
 from transformers import AutoFeatureExtractor, AutoModelForSequenceClassification, HfArgumentParser
 
 from ..data.collator import SkeletonCollator
+from ..inference import default_tta_views, predict_dataset
 from ..metrics import classification_metrics
 from .arguments import DataArguments, EvaluateArguments
 from .common import DataGeometry, check_geometry, load_dataset_dict, warn_if_bf16_is_slow
@@ -66,7 +67,11 @@ def evaluate(args: EvaluateArguments, data_args: DataArguments | None = None) ->
     if args.bf16:
         warn_if_bf16_is_slow(model.device)
 
-    logits, labels = predict(model, dataset, SkeletonCollator(extractor), args.batch_size, args.bf16)
+    if args.tta == "none":
+        logits, labels = predict(model, dataset, SkeletonCollator(extractor), args.batch_size, args.bf16)
+    else:  # averaged softmax scores: argmax, top-5 and the confusion matrix read them as they read logits
+        views = default_tta_views()
+        logits, labels = predict_dataset(model, extractor, dataset, views, batch_size=args.batch_size, bf16=args.bf16)
     names = [model.config.id2label[i] for i in range(model.config.num_labels)]
     recall, support, matrix = per_class_recall(logits, labels, len(names))
     metrics = classification_metrics(logits, labels, len(names))
@@ -75,6 +80,7 @@ def evaluate(args: EvaluateArguments, data_args: DataArguments | None = None) ->
         "dataset": data_args.dataset,
         "split": args.split,
         "num_clips": len(labels),
+        "tta": args.tta,
         **metrics,
         "per_class_recall": {name: float(r) for name, r in zip(names, recall, strict=True)},
         "class_names": names,

@@ -12,7 +12,6 @@ import dataclasses
 import math
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 from transformers import (
@@ -24,16 +23,25 @@ from transformers import (
 )
 from transformers.utils import SAFE_WEIGHTS_NAME
 
-from ..data.collator import AugmentedDataset, SkeletonCollator
+from ..data.collator import AugmentationEpochCallback, AugmentedDataset, SkeletonCollator
 from ..data.transforms import make_train_transform
 from ..feature_extraction_cascadeformer import CascadeFormerFeatureExtractor
-from ..hub import RESULTS_FILENAME, push_folder, render_model_card, save_results, write_model_card
+from ..hub import (
+    RESULTS_FILENAME,
+    add_pipeline_code,
+    push_folder,
+    render_model_card,
+    save_results,
+    write_model_card,
+)
 from ..metrics import compute_metrics
 from .arguments import DataArguments, FinetuneArguments, FinetuneTrainingArguments, ModelArguments
 from .common import (
     DataGeometry,
     build_config,
     check_geometry,
+    check_model_reference,
+    check_output_dir,
     earlier_run_files,
     latest_complete_checkpoint,
     layout_for,
@@ -42,6 +50,7 @@ from .common import (
     remove_paths,
     replace_pickled_training_args,
     stratified_fraction,
+    train_or_finish,
     warn_if_bf16_is_slow,
     with_validation_split,
 )
@@ -88,7 +97,7 @@ def finetune(
 ) -> dict[str, float]:
     """Fine-tune, select on validation, evaluate on test and save; returns the metrics (`eval_results.json`)."""
     recipe = FINETUNE_RECIPES[training_args.recipe]
-    output_dir = Path(training_args.output_dir)
+    output_dir = check_output_dir(training_args.output_dir)
     seed = training_args.seed
     set_seed(seed)  # before the model is built: its initial weights come from this seed
 
@@ -107,7 +116,7 @@ def finetune(
         augment = make_train_transform(
             layout_for(geometry), geometry.num_channels, flip_probability=recipe["flip"], **recipe.get("augment", {})
         )
-        train_dataset = AugmentedDataset(train_dataset, augment)
+        train_dataset = AugmentedDataset(train_dataset, augment, seed=seed)
 
     run_args = _with_steps_from_data(training_args, len(dataset_dict["train"]), recipe, select)
     if run_args.bf16:
@@ -119,6 +128,8 @@ def finetune(
         eval_dataset=dataset_dict["validation"] if select else None,
         data_collator=SkeletonCollator(extractor),
         compute_metrics=compute_metrics,
+        # the augmentation's epoch, also where a resumed or multi-process loader does not pass it on
+        callbacks=[AugmentationEpochCallback(train_dataset)] if isinstance(train_dataset, AugmentedDataset) else None,
     )
     use_console_callbacks(trainer)
     resume = run_args.resume_from_checkpoint
@@ -135,7 +146,7 @@ def finetune(
         resume = str(latest) if latest else None
         if trainer.is_world_process_zero():
             print(f"resuming from {resume}" if resume else f"no complete checkpoint in {output_dir}; starting fresh")
-    trainer.train(resume_from_checkpoint=resume)
+    train_or_finish(trainer, resume)
 
     results: dict[str, float] = {"world_size": run_args.world_size}
     summaries = []
@@ -158,6 +169,7 @@ def finetune(
         trainer.save_model(str(output_dir))
         replace_pickled_training_args(output_dir, training_args)
         extractor.save_pretrained(str(output_dir))
+        add_pipeline_code(output_dir)  # the pipeline travels with the checkpoint (remote code)
         save_results(output_dir, results)
         prefix = f"{evaluated_split}_"
         metrics = {key.removeprefix(prefix): value for key, value in results.items() if key.startswith(prefix)}
@@ -177,6 +189,7 @@ def finetune(
             },
             training=_describe_training(model_args, data_args, finetune_args, run_args, dataset_dict),
             metrics=metrics,
+            base_model=model_args.model,
         )
         write_model_card(output_dir, card)
         print("\n".join(summaries) if summaries else "no validation or test split: nothing evaluated")
@@ -198,6 +211,7 @@ def _model_and_extractor(
         overrides["freeze_encoder"] = True
     num_frames = model_args.num_frames if model_args.num_frames is not None else recipe["num_frames"]
     if model_args.model:
+        check_model_reference(model_args.model)
         label_fields = build_config(geometry).to_diff_dict()
         labels = {key: label_fields[key] for key in ("id2label", "label2id")}
         model = AutoModelForSequenceClassification.from_pretrained(model_args.model, **labels, **overrides)

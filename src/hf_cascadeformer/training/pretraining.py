@@ -28,6 +28,7 @@ from transformers.utils import SAFE_WEIGHTS_NAME
 
 from ..data.collator import SkeletonCollator
 from ..feature_extraction_cascadeformer import CascadeFormerFeatureExtractor
+from ..hub import render_pretraining_card, write_model_card
 from .arguments import DataArguments, PretrainArguments
 from .common import (
     DataGeometry,
@@ -264,8 +265,22 @@ def pretrain(data_args: DataArguments, args: PretrainArguments) -> Path:
             "seconds": round(elapsed, 1),
             "parameter_checksums": checksums,
         }
-        (output_dir / SUMMARY_FILE).write_text(json.dumps(summary, indent=2))
         last = _last_record(log_file)
+        card = render_pretraining_card(
+            unwrapped.config,
+            model_name=output_dir.name,
+            num_parameters=sum(p.numel() for p in unwrapped.parameters()),
+            dataset={"name": data_args.dataset, "id": data_args.dataset, "config": data_args.dataset_config},
+            training=(
+                f"Pretrained by `{unwrapped.config.pretraining_objective}` masked skeleton modeling with "
+                f"`hf_cascadeformer.training.pretrain`: AdamW, peak learning rate {args.learning_rate:g}, cosine "
+                f"schedule, {total_steps} steps of {global_batch} clips on {accelerator.num_processes} process(es)."
+            ),
+            results={k: v for k, v in last.items() if k not in ("step", "lr")},
+        )
+        write_model_card(output_dir, card)
+        # written last: it marks the run as finished (see earlier_run_files)
+        (output_dir / SUMMARY_FILE).write_text(json.dumps(summary, indent=2))
         losses = "  ".join(f"{k} {v:.4f}" for k, v in last.items() if k not in ("step", "lr"))
         processes = f"{accelerator.num_processes} process" + ("es" if accelerator.num_processes > 1 else "")
         print(

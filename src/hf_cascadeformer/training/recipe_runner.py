@@ -212,10 +212,11 @@ def run_recipe(args: RecipeArguments) -> dict[str, Any]:
     mark = lap("finetune", mark)
 
     metrics = {}
+    tta = args.tta or recipe.tta
     for split in ("validation", "test"):
         if split in splits:
             metrics[split] = evaluate(
-                EvaluateArguments(model=str(final_dir), split=split, seed=args.seed),
+                EvaluateArguments(model=str(final_dir), split=split, seed=args.seed, tta=tta),
                 DataArguments(dataset=str(splits_dir)),
             )
     lap("evaluate", mark)
@@ -229,6 +230,7 @@ def run_recipe(args: RecipeArguments) -> dict[str, Any]:
         "model": fields,
         "pretraining": objective,
         "seed": args.seed,
+        "tta": tta,
         "smoke": args.smoke,
         "metrics": {split: {k: v for k, v in m.items() if isinstance(v, float)} for split, m in metrics.items()},
         "seconds": seconds,
