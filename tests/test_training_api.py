@@ -135,3 +135,38 @@ def test_pretrain_console_has_no_carriage_returns_or_debug_values_and_trackers_g
     assert len(json.loads((tmp_path / "pretrain_summary.json").read_text())["parameter_checksums"]) == 1
     logged = [json.loads(line) for line in (tmp_path / "pretrain_log.jsonl").read_text().splitlines()]
     assert _scalar_tags(tmp_path)["loss"] == pytest.approx([record["loss"] for record in logged])
+
+
+def test_evaluate_with_crop_tta_scores_as_the_inference_library_does(tmp_path):
+    """`evaluate --tta crops` averages the softmax of the whole clip and three 80% crops (the N-UCLA recipe's
+    evaluation); its metrics are those of `inference.predict_dataset` with the default views, not of plain logits."""
+    from transformers import AutoFeatureExtractor, AutoModelForSequenceClassification
+
+    from hf_cascadeformer.inference import default_tta_views, predict_dataset
+    from hf_cascadeformer.training import evaluate, load_dataset_dict, parse_evaluate_args
+
+    model_dir = tmp_path / "model"
+    argv = ["--output_dir", str(model_dir), "--max_steps", "4", "--batch-size", "8", "--num_frames", "16"]
+    finetune(*parse_finetune_args([*argv, "--disable_tqdm", "--validation_fraction", "0"]))
+    common = ["--model", str(model_dir), "--split", "test", "--no_plot"]
+    plain = evaluate(*parse_evaluate_args([*common, "--output_dir", str(tmp_path / "plain")]))
+    tta = evaluate(*parse_evaluate_args([*common, "--output_dir", str(tmp_path / "tta"), "--tta", "crops"]))
+    assert (plain["tta"], tta["tta"]) == ("none", "crops")
+
+    model = AutoModelForSequenceClassification.from_pretrained(model_dir).eval()
+    extractor = AutoFeatureExtractor.from_pretrained(model_dir)
+    scores, labels = predict_dataset(model, extractor, load_dataset_dict("embedded")["test"], default_tta_views())
+    assert len(default_tta_views()) == 4
+    assert tta["accuracy"] == pytest.approx(float((scores.argmax(-1) == labels).mean()))
+    assert json.loads((tmp_path / "tta" / "metrics_test.json").read_text())["accuracy"] == tta["accuracy"]
+    # four views average to other scores than the whole clip alone: the confusion matrices differ
+    assert tta["confusion_matrix"] != plain["confusion_matrix"]
+
+
+def test_the_nucla_recipe_evaluates_with_crop_tta_and_the_flag_overrides_it():
+    from hf_cascadeformer.training import BENCHMARK_RECIPES
+
+    assert BENCHMARK_RECIPES["nucla"].tta == "crops"
+    assert BENCHMARK_RECIPES["penn-action"].tta == "none"
+    args = parse_recipe_args(["nucla", "--raw-dir", "raw", "--output-dir", "out", "--tta", "none"])
+    assert args.tta == "none"
