@@ -137,7 +137,13 @@ def _classifier_with_pipeline(folder) -> tuple[CascadeFormerForSequenceClassific
     model.save_pretrained(folder)
     extractor.save_pretrained(folder)
     written = add_pipeline_code(folder)
-    assert {path.name for path in written} == {"config.json", "pipeline.py", "feature_extraction_cascadeformer.py"}
+    # pipeline.py and the flat files it imports (the feature extractor takes its coordinate bound from the config)
+    assert {path.name for path in written} == {
+        "config.json",
+        "pipeline.py",
+        "feature_extraction_cascadeformer.py",
+        "configuration_cascadeformer.py",
+    }
     assert add_pipeline_code(folder) == written  # a second call rewrites the same files
     return model, extractor
 

@@ -148,15 +148,7 @@ class CascadeFormerFeatureExtractor(FeatureExtractionMixin):
 
     def prepare_clip(self, clip: Any, index: int = 0) -> np.ndarray:
         """Check one clip and return it as `(frames, num_persons, joints, channels)` float32, centred and scaled."""
-        try:
-            complex_values = np.iscomplexobj(clip)
-            if not complex_values:
-                with np.errstate(over="ignore"):  # a float64 beyond float32 becomes inf, refused below
-                    array = np.asarray(clip, dtype=np.float32)
-        except (TypeError, ValueError, OverflowError) as error:
-            raise ValueError(f"clip {index}: not a numeric array ({str(error).splitlines()[0]})") from None
-        if complex_values:  # numpy would drop the imaginary part with only a warning
-            raise ValueError(f"clip {index}: complex numbers are not coordinates")
+        array = _float32_array(clip, f"clip {index}")
         if array.ndim == 3:
             array = array[:, None]
         if array.ndim != 4:
@@ -172,13 +164,7 @@ class CascadeFormerFeatureExtractor(FeatureExtractionMixin):
                 f"clip {index}: expected {self.num_joints} joints x {self.num_channels} channels, "
                 f"got {joints} x {channels} (shape {array.shape})"
             )
-        if not np.isfinite(array).all():
-            raise ValueError(f"clip {index} contains NaN or infinite coordinates")
-        if np.abs(array).max() > MAX_ABS_COORDINATE:
-            raise ValueError(
-                f"clip {index}: a coordinate of magnitude {np.abs(array).max():.3g} exceeds the bound "
-                f"{MAX_ABS_COORDINATE:g} (a corrupt value?)"
-            )
+        _check_coordinates(array, f"clip {index}")
         array = self.select_persons(array)
         present = array.reshape(frames, self.num_persons, -1).any(axis=(0, 2))
         if self.centering != "none":
@@ -275,16 +261,7 @@ def as_clip(data: Any, source: str | Path = "clip") -> np.ndarray:
     Accepts ``(frames, joints, channels)`` (one person) or ``(frames, persons, joints, channels)`` with 2 or 3
     channels and at least one frame; raises ``ValueError`` naming ``source`` otherwise.
     """
-    try:
-        complex_values = np.iscomplexobj(data)
-        if not complex_values:
-            with np.errstate(over="ignore"):  # a float64 beyond float32 becomes inf, refused below
-                array = np.asarray(data, dtype=np.float32)
-    except (TypeError, ValueError, OverflowError) as error:
-        reason = next((line.strip() for line in str(error).splitlines() if line.strip()), type(error).__name__)
-        raise ValueError(f"{source}: not a numeric frames x joints x channels array ({reason})") from error
-    if complex_values:  # numpy would drop the imaginary part with only a warning
-        raise ValueError(f"{source}: complex numbers are not coordinates")
+    array = _float32_array(data, source)
     if array.ndim == 3:
         array = array[:, np.newaxis]
     if array.ndim != 4:
@@ -296,14 +273,36 @@ def as_clip(data: Any, source: str | Path = "clip") -> np.ndarray:
         raise ValueError(f"{source}: the clip is empty (shape {array.shape})")
     if array.shape[3] not in (2, 3):
         raise ValueError(f"{source}: expected 2 or 3 coordinates per joint, got {array.shape[3]} (shape {array.shape})")
+    _check_coordinates(array, source)
+    return np.ascontiguousarray(array)
+
+
+def _float32_array(data: Any, source: str | Path) -> np.ndarray:
+    """`data` as a float32 array, or a one-line `ValueError` naming `source`."""
+    try:
+        complex_values = np.iscomplexobj(data)
+        if not complex_values:
+            with np.errstate(over="ignore"):  # a float64 beyond float32 becomes inf, refused by _check_coordinates
+                array = np.asarray(data, dtype=np.float32)
+    except (TypeError, ValueError, OverflowError) as error:
+        reason = next((line.strip() for line in str(error).splitlines() if line.strip()), type(error).__name__)
+        raise ValueError(f"{source}: not a numeric array ({reason})") from None
+    if complex_values:  # numpy would drop the imaginary part with only a warning
+        raise ValueError(f"{source}: complex numbers are not coordinates")
+    return array
+
+
+def _check_coordinates(array: np.ndarray, source: str | Path) -> None:
+    """Refuse NaN, infinities and magnitudes beyond `MAX_ABS_COORDINATE` (finite, but they overflow to NaN inside
+    the model), naming `source`."""
     if not np.isfinite(array).all():
         raise ValueError(f"{source}: contains NaN or infinite coordinates")
-    if np.abs(array).max() > MAX_ABS_COORDINATE:
+    largest = float(np.abs(array).max()) if array.size else 0.0
+    if largest > MAX_ABS_COORDINATE:
         raise ValueError(
-            f"{source}: a coordinate of magnitude {float(np.abs(array).max()):.3g} exceeds the bound "
-            f"{MAX_ABS_COORDINATE:g} (a corrupt value?)"
+            f"{source}: a coordinate of magnitude {largest:.3g} exceeds the bound {MAX_ABS_COORDINATE:g} "
+            "(a corrupt value?)"
         )
-    return np.ascontiguousarray(array)
 
 
 __all__ = ["CascadeFormerFeatureExtractor", "as_clip"]
