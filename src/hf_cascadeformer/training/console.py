@@ -70,12 +70,6 @@ def per_class_recall(
     return recall, support, matrix
 
 
-def mean_class_accuracy(recall: np.ndarray, support: np.ndarray) -> float:
-    """The mean of the per-class recalls over the classes present (top-1 that weighs every class equally)."""
-    present = support > 0
-    return float(recall[present].mean()) if present.any() else 0.0
-
-
 def classification_summary(
     title: str,
     metrics: Mapping[str, Any],
@@ -89,7 +83,7 @@ def classification_summary(
     parts = [f"top-1 {100 * metrics['accuracy']:.2f}%"]
     if "top5_accuracy" in metrics:
         parts.append(f"top-5 {100 * metrics['top5_accuracy']:.2f}%")
-    parts.append(f"mean class accuracy {100 * mean_class_accuracy(recall, support):.2f}%")
+    parts.append(f"mean class accuracy {100 * metrics['mean_class_accuracy']:.2f}%")
     if "f1_weighted" in metrics:
         parts.append(f"weighted F1 {100 * metrics['f1_weighted']:.2f}%")
     lines = [f"{title}: " + "  ".join(parts)]

@@ -24,7 +24,7 @@ from ..inference import default_tta_views, predict_dataset
 from ..metrics import classification_metrics
 from .arguments import DataArguments, EvaluateArguments
 from .common import DataGeometry, check_geometry, load_dataset_dict, warn_if_bf16_is_slow
-from .console import classification_summary, mean_class_accuracy, per_class_recall, per_class_table, quiet_progress_bars
+from .console import classification_summary, per_class_recall, per_class_table, quiet_progress_bars
 
 
 def parse_evaluate_args(
@@ -86,7 +86,6 @@ def evaluate(args: EvaluateArguments, data_args: DataArguments | None = None) ->
         "class_names": names,
         "confusion_matrix": matrix.tolist(),
     }
-    results.setdefault("mean_class_accuracy", mean_class_accuracy(recall, support))
     local_model = Path(args.model)
     output_dir = Path(args.output_dir) if args.output_dir else local_model if local_model.is_dir() else Path("eval")
     output_dir.mkdir(parents=True, exist_ok=True)
