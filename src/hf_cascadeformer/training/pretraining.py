@@ -176,8 +176,9 @@ def pretrain(data_args: DataArguments, args: PretrainArguments) -> Path:
     # its own batches, which would run the schedule twice as fast on two processes. Here a step is one global batch.
     accelerator.register_for_checkpointing(scheduler)
     unwrapped = accelerator.unwrap_model(model)
-    # GFP's covariance and variance terms are statistics of each process's batch, like BatchNorm without sync.
-    token_mean_loss = config.pretraining_objective in ("masked_joint", "mamp")
+    # Whether the objective's loss is a mean over masked tokens (weighted across processes below) or holds
+    # statistics of each process's batch (GFP's covariance and variance terms): the objective says which.
+    token_mean_loss = unwrapped.loss_is_token_mean
 
     start_step = 0
     resume = args.resume_from_checkpoint
