@@ -103,12 +103,23 @@ def test_presets_match_the_official_parameter_counts():
     assert sum(p.numel() for p in penn.parameters()) == 11_051_023
 
 
-def test_presets_cover_every_benchmark_and_variant_with_real_labels():
+def test_presets_cover_every_benchmark_and_variant_with_their_layout_and_class_count():
+    from hf_cascadeformer.data.skeletons import LAYOUTS
+
     for benchmark in ("penn_action", "nucla", "ntu60-xsub", "ntu60-xview"):
         for variant in ("1.0", "1.1", "1.2"):
             assert f"{benchmark}-{variant}" in PRESETS
+    # Every preset names a layout of data/skeletons.py that fits its skeletons; the label names live with the data
+    # modules (the dataset's ClassLabel gives them to a fine-tuned model), the presets keep the count.
+    for name in PRESETS:
+        config = CascadeFormerConfig.from_preset(name)
+        layout = LAYOUTS[config.skeleton_layout]
+        assert (layout.num_joints, layout.num_channels) == (config.num_joints, config.num_channels), name
+    counts = {"penn_action-1.0": 15, "nucla-1.2": 10, "ntu60-xview-1.1": 60, "ntu120-xset-gfp": 120}
+    for name, count in counts.items():
+        assert CascadeFormerConfig.from_preset(name).num_labels == count
     penn = CascadeFormerConfig.from_preset("penn_action-1.0")
-    assert penn.id2label[0] == "baseball_pitch" and penn.num_labels == 15
+    assert penn.skeleton_layout == "penn" and CascadeFormerConfig.from_preset("nucla-1.0").skeleton_layout == "nucla"
     assert penn.layer_norm_position == "post" and penn.hidden_act == "relu" and penn.intermediate_size == 2048
     ntu = CascadeFormerConfig.from_preset("ntu60-xsub-1.0", num_labels=60)
     assert ntu.classifier_head == "mlp" and ntu.cross_attention_feed_forward and ntu.label_smoothing == 0.05
@@ -473,3 +484,22 @@ def test_packed_layers_give_the_padded_outputs_and_gradients(layer_norm_position
     (padded.last_hidden_state * valid).sum().backward()
     for ours, theirs in zip(grads, [tokens.grad] + [p.grad for p in encoder.parameters()], strict=True):
         torch.testing.assert_close(ours, theirs, rtol=1e-5, atol=1e-6)
+
+
+def test_config_fields_are_dataclass_fields_written_once_and_old_fields_are_dropped():
+    import dataclasses
+
+    from hf_cascadeformer.configuration_cascadeformer import CONFIG_FIELDS
+
+    own = [field for field in dataclasses.fields(CascadeFormerConfig) if field.name in CONFIG_FIELDS]
+    assert [field.name for field in own] == list(CONFIG_FIELDS) and "skeleton_layout" in CONFIG_FIELDS
+    assert "decoder_type" not in CONFIG_FIELDS
+    defaults = CascadeFormerConfig()
+    for field in own:  # the dataclass default is the value a config gets (tuples become lists)
+        value = getattr(defaults, field.name)
+        assert value == (list(field.default) if isinstance(field.default, tuple) else field.default), field.name
+    # A config.json written before `decoder_type` was removed still loads, and saves without it.
+    old = CascadeFormerConfig.from_dict({**defaults.to_dict(), "decoder_type": "linear"})
+    assert not hasattr(old, "decoder_type") and "decoder_type" not in old.to_dict()
+    with pytest.raises(ValueError, match=r"config field hidden_size must be an integer, got '32' \(str\)"):
+        CascadeFormerConfig(hidden_size="32")

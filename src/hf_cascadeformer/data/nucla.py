@@ -16,10 +16,22 @@ from typing import Any
 
 import numpy as np
 
-from ..configuration_cascadeformer import NUCLA_LABELS
 from .errors import SkeletonFileError, coordinate_problem
 
-NUCLA_ACTIONS: tuple[str, ...] = NUCLA_LABELS  # the config presets carry the same labels
+# The action names, in label order: the one list of them in the package (the config presets hold only their count).
+NUCLA_LABELS: tuple[str, ...] = (
+    "pick up with one hand",
+    "pick up with two hands",
+    "drop trash",
+    "walk around",
+    "sit down",
+    "stand up",
+    "donning",
+    "doffing",
+    "throw",
+    "carry",
+)
+NUCLA_ACTIONS: tuple[str, ...] = NUCLA_LABELS
 """Action names; index ``i`` is label ``i + 1`` of the JSON files."""
 
 NUCLA_ACTION_IDS: dict[int, int] = {1: 1, 2: 2, 3: 3, 4: 4, 5: 5, 6: 6, 8: 7, 9: 8, 11: 9, 12: 10}

@@ -18,11 +18,27 @@ from typing import Any
 import numpy as np
 import scipy.io
 
-from ..configuration_cascadeformer import PENN_ACTION_LABELS
 from .errors import SkeletonFileError, coordinate_problem
 from .skeletons import PENN_LAYOUT
 
-# One list of names for the whole package: the config presets carry the same labels.
+# The action names, in label order: the one list of them in the package (the config presets hold only their count).
+PENN_ACTION_LABELS: tuple[str, ...] = (
+    "baseball_pitch",
+    "baseball_swing",
+    "bench_press",
+    "bowl",
+    "clean_and_jerk",
+    "golf_swing",
+    "jump_rope",
+    "jumping_jacks",
+    "pullup",
+    "pushup",
+    "situp",
+    "squat",
+    "strum_guitar",
+    "tennis_forehand",
+    "tennis_serve",
+)
 PENN_ACTIONS: tuple[str, ...] = PENN_ACTION_LABELS
 PENN_JOINTS: tuple[str, ...] = PENN_LAYOUT.joint_names
 

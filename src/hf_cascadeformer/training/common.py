@@ -4,7 +4,6 @@ fractions, building a model config that fits the data, and the bookkeeping of ru
 from __future__ import annotations
 
 import difflib
-import inspect
 import json
 import shutil
 import warnings
@@ -16,7 +15,7 @@ from typing import Any
 import datasets
 import torch
 
-from ..configuration_cascadeformer import PRESETS, CascadeFormerConfig
+from ..configuration_cascadeformer import CONFIG_FIELDS, PRESETS, CascadeFormerConfig
 from ..data.errors import UserInputError
 from ..data.features import LABEL_COLUMN, SKELETON_COLUMN
 from ..data.skeletons import NTU_LAYOUT, NUCLA_LAYOUT, PENN_LAYOUT, SkeletonLayout
@@ -105,7 +104,7 @@ def load_config_overrides(path: str | None) -> dict[str, Any]:
     if not isinstance(overrides, dict):
         raise ValueError(f"config file {file} must hold a JSON object of CascadeFormerConfig fields")
     # `PretrainedConfig` keeps unknown keyword arguments as attributes, so a misspelt field would silently do nothing.
-    known = set(inspect.signature(CascadeFormerConfig.__init__).parameters) - {"self", "kwargs"}
+    known = set(CONFIG_FIELDS)
     unknown = sorted(set(overrides) - known)
     if unknown:
         hints = [

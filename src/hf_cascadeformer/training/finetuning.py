@@ -110,7 +110,7 @@ def finetune(
     geometry = DataGeometry.of(dataset_dict["train"])
     dataset_dict = dataset_dict.with_format("numpy")
 
-    model, extractor = _model_and_extractor(model_args, geometry, recipe)
+    model, extractor = _model_and_extractor(model_args, geometry, recipe, training_args.label_smoothing_factor)
     train_dataset = dataset_dict["train"]
     if not finetune_args.no_augmentation:
         augment = make_train_transform(
@@ -202,9 +202,12 @@ def finetune(
 
 
 def _model_and_extractor(
-    model_args: ModelArguments, geometry: DataGeometry, recipe: dict[str, Any]
+    model_args: ModelArguments, geometry: DataGeometry, recipe: dict[str, Any], label_smoothing: float | None = None
 ) -> tuple[Any, CascadeFormerFeatureExtractor]:
     overrides = load_config_overrides(model_args.config)
+    if label_smoothing is not None:
+        # Label smoothing has one home, the model's config (see `_with_steps_from_data`).
+        overrides["label_smoothing"] = label_smoothing
     if model_args.no_cascade:
         overrides["use_cascade"] = False
     if model_args.freeze_encoder:
@@ -248,7 +251,9 @@ def _with_steps_from_data(
     total_steps = args.max_steps if args.max_steps > 0 else math.ceil(steps_per_epoch * args.num_train_epochs)
     unset = set(args.steps_from_data)
     eval_every = args.eval_steps if "eval_steps" not in unset else max(1, min(steps_per_epoch, total_steps))
-    changes: dict[str, Any] = {"push_to_hub": False}
+    # Trainer's own label smoothing stays off: with it on, Trainer pops the labels and smooths outside the model,
+    # and the saved config would misreport how the model was trained. `finetune` set `config.label_smoothing`.
+    changes: dict[str, Any] = {"push_to_hub": False, "label_smoothing_factor": 0.0}
     if "warmup_steps" in unset:
         changes["warmup_steps"] = round(recipe["warmup_ratio"] * total_steps)
     if "eval_steps" in unset:
