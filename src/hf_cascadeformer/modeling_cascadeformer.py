@@ -625,6 +625,9 @@ class CascadeFormerFrameEmbedding(nn.Module):
     one-layer transformer across the joints of each frame). Frames are flattened joint-major (index j * C + c).
     """
 
+    # Learned tables, not weight matrices: AdamW must not decay them (see `no_weight_decay`).
+    _no_weight_decay = ("position_embeddings",)
+
     def __init__(self, config: CascadeFormerConfig):
         super().__init__()
         self.variant = config.frame_embedding
@@ -677,6 +680,8 @@ class CascadeFormerFrameEmbedding(nn.Module):
 
 class CascadeFormerTokenPositions(nn.Module):
     """Learned temporal (one per segment) and joint embeddings, added to joint-segment tokens `(N, S, J, D)`."""
+
+    _no_weight_decay = ("temporal_embeddings", "joint_embeddings")
 
     def __init__(self, max_segments: int, num_joints: int, width: int):
         super().__init__()
@@ -821,6 +826,17 @@ class CascadeFormerPreTrainedModel(PreTrainedModel):
 
     def _pooling_mask(self, token_mask: torch.Tensor | None) -> torch.Tensor | None:
         return token_mask if self.config.mask_padding_frames else None
+
+    def no_weight_decay(self) -> set[str]:
+        """Names of the parameters weight decay must leave alone (timm's convention): the learned position,
+        temporal and joint embedding tables and mask tokens, which their modules list in `_no_weight_decay`.
+        Biases and norm weights are left to the optimiser's rule for parameters with fewer than two dimensions
+        (`hf_cascadeformer.training.parameter_groups`)."""
+        names = set()
+        for prefix, module in self.named_modules():
+            for name in getattr(module, "_no_weight_decay", ()):
+                names.add(f"{prefix}.{name}" if prefix else name)
+        return names
 
 
 class CascadeFormerModel(CascadeFormerPreTrainedModel):

@@ -195,6 +195,8 @@ class MaskedTokenModeling(PretrainingObjective):
     back among learned mask tokens, with the decoder's own temporal and joint embeddings.
     """
 
+    _no_weight_decay = ("mask_token",)  # a learned token, not a weight matrix
+
     def __init__(self, config: CascadeFormerConfig):
         super().__init__(config)
         if config.token_layout != "joint_segment":

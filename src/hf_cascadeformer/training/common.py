@@ -151,14 +151,22 @@ def check_geometry(config: CascadeFormerConfig, geometry: DataGeometry, source: 
         )
 
 
-def parameter_groups(model: Any, weight_decay: float) -> list[dict[str, Any]]:
-    """AdamW groups: weight decay on weight matrices only, not on biases, norms or learned embeddings/tokens."""
+def decayed_parameter_names(model: torch.nn.Module) -> list[str]:
+    """The parameters weight decay applies to: weight matrices (two or more dimensions), except what the model's
+    `no_weight_decay()` names (learned embedding tables and mask tokens; timm's convention). Biases and norm
+    weights have one dimension."""
+    excluded = set(model.no_weight_decay()) if hasattr(model, "no_weight_decay") else set()
+    return [name for name, parameter in model.named_parameters() if parameter.ndim >= 2 and name not in excluded]
+
+
+def parameter_groups(model: torch.nn.Module, weight_decay: float) -> list[dict[str, Any]]:
+    """AdamW groups: `weight_decay` on `decayed_parameter_names(model)`, none on the rest; frozen parameters are
+    left out."""
+    decayed = set(decayed_parameter_names(model))
     decay, no_decay = [], []
     for name, parameter in model.named_parameters():
-        if not parameter.requires_grad:
-            continue
-        is_embedding_table = name.endswith(("position_embeddings", "mask_token", "joint_embeddings"))
-        (no_decay if parameter.ndim < 2 or is_embedding_table else decay).append(parameter)
+        if parameter.requires_grad:
+            (decay if name in decayed else no_decay).append(parameter)
     return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
 
 

@@ -42,6 +42,7 @@ from .common import (
     check_geometry,
     check_model_reference,
     check_output_dir,
+    decayed_parameter_names,
     earlier_run_files,
     latest_complete_checkpoint,
     layout_for,
@@ -58,6 +59,15 @@ from .console import classification_summary, per_class_recall, use_console_callb
 from .recipes import FINETUNE_RECIPES
 
 FINETUNE_ARGUMENTS = (ModelArguments, DataArguments, FinetuneArguments, FinetuneTrainingArguments)
+
+
+class CascadeFormerTrainer(Trainer):
+    """`Trainer` whose optimiser decays the parameters pretraining's does (`decayed_parameter_names`: the model's
+    `no_weight_decay()` and no 1-D parameters), instead of Trainer's name patterns, which decay the learned position
+    embeddings."""
+
+    def get_decay_parameter_names(self, model: Any) -> list[str]:
+        return decayed_parameter_names(model)
 
 
 def parse_finetune_args(
@@ -121,7 +131,7 @@ def finetune(
     run_args = _with_steps_from_data(training_args, len(dataset_dict["train"]), recipe, select)
     if run_args.bf16:
         warn_if_bf16_is_slow(run_args.device)
-    trainer = Trainer(
+    trainer = CascadeFormerTrainer(
         model=model,
         args=run_args,
         train_dataset=train_dataset,
