@@ -71,8 +71,9 @@ def test_every_variant_and_head_gives_the_documented_shapes(variant, norm):
 
 
 def test_presets_match_the_official_parameter_counts():
-    # Official counts (fine-tuning model without decoder), REFERENCE section 6. The official N-UCLA head has 12
-    # outputs for 10 classes; ours has 10, which stays within 1%.
+    # The official checkpoints' counts (the fine-tuning model without the decoder; YusenPeng/CascadeFormerCheckpoints
+    # on the Hub, the state dicts convert_official.py reads). The official N-UCLA head has 12 outputs for 10
+    # classes; ours has 10, which stays within 1%.
     official = {
         "penn_action-1.0": 11_051_023,
         "penn_action-1.1": 11_319_331,
