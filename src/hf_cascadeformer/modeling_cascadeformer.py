@@ -9,8 +9,12 @@ joint-segment tokens the encoder can be pretrained MAE-style (it sees only the v
 motion prediction (Mao et al., ICCV 2023) or by GFP, general feature prediction (Sun et al., ICCV 2025, arXiv
 2509.03609): a light multi-level decoder predicts features made by jointly trained target generation networks.
 
+Sections: outputs; input checking and person folding; layers (first the CPU speed helpers `fast_dropout`,
+`CascadeFormerDropout` and `TokenPacking`, then attention, MLP, layer and encoder); embeddings and heads; models.
+The pretraining objectives are in `modeling_cascadeformer_objectives.py`.
+
 This file travels with saved checkpoints as remote code: it imports only `torch`, `transformers` and its sibling
-configuration file (relative import).
+files (relative imports; the objectives file is imported where the pretraining head is built).
 """
 
 from __future__ import annotations
