@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import torch
 from transformers import TrainingArguments
 
-from ..configuration_cascadeformer import PRESETS, VARIANT_FRAME_EMBEDDINGS
+from ..configuration_cascadeformer import PRESETS, PRETRAINING_OBJECTIVES, VARIANT_FRAME_EMBEDDINGS
 from .common import EMBEDDED_2D_DATASET, EMBEDDED_DATASET
 from .recipes import BENCHMARK_RECIPES, FINETUNE_RECIPES, VALIDATION_PROTOCOLS
 
@@ -221,7 +221,8 @@ class PretrainArguments:
 
     output_dir: str = field(default="runs/pretrain", metadata={"help": "where checkpoints and the model go"})
     objective: str | None = field(
-        default=None, metadata={"help": "pretraining objective (config.pretraining_objective): masked_joint, mamp, gfp"}
+        default=None,
+        metadata={"help": "pretraining objective (config.pretraining_objective)", "choices": PRETRAINING_OBJECTIVES},
     )
     preset: str | None = field(
         default=None, metadata={"help": "a named paper configuration", "choices": sorted(PRESETS)}
