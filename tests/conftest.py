@@ -10,11 +10,18 @@ from types import ModuleType
 from typing import Any
 
 import pytest
+import torch
 from hub_server import hub_server_fixture  # noqa: F401  (registers the hub_server fixture)
 
 from hf_cascadeformer import CascadeFormerConfig
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+
+# Under pytest-xdist (one worker per core, pyproject's addopts) each worker and the processes its tests start compute
+# on one thread: workers with a thread per core each would oversubscribe the cores.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ["OMP_NUM_THREADS"] = "1"
+    torch.set_num_threads(1)
 
 
 # The tests' small model: 5 joints x 3 channels, up to 2 persons and 24 frames, width 16, one layer of 2 heads.
