@@ -35,21 +35,28 @@ def summary_table(report: dict[str, Any]) -> list[str]:
             return f"{row['samples_per_s']:.1f}/s"
         return f"{fmt(row.get('vs_reference_same_dtype'), 2)}x"
 
+    def batch(kind: str, dtype: str) -> str:
+        row = next((r for r in rows if r["kind"] == kind and r["dtype"] == dtype), None)
+        return "-" if row is None else str(row["batch"])
+
     dtypes = ("fp32", "bf16") if meta["native_bf16"] else ("fp32",)
-    head = " | ".join(f"reference {d} | paper layers {d} | defaults {d}" for d in dtypes)
+    head = " | ".join(f"batch | reference {d} | paper layers {d} | defaults {d}" for d in dtypes)
     lines = [
         "## Summary: same dtype against the reference",
         "",
-        f"{anchor_config}, batch {rows[0]['batch']} (as requested unless it had to shrink; see the rows below), "
-        f"{rows[0]['frames']} frames, mixed clip lengths (69% valid frames); {meta['threads']} threads on "
-        f"{meta['cpu']}. Reference: samples per second; package: multiples of the reference in the same dtype, "
-        "measured side by side in one process.",
+        f"{anchor_config}, {rows[0]['frames']} frames, mixed clip lengths (69% valid frames), at the batch shown "
+        f"(the requested one unless a step had to shrink to fit the time cap); {meta['threads']} threads on "
+        f"{meta['cpu']} ({meta['cpu_capability']}). Reference: samples per second; package: multiples of the "
+        "reference in the same dtype, measured side by side in one process.",
         "",
         f"| step | {head} |",
-        "|---|" + "---|" * (3 * len(dtypes)),
+        "|---|" + "---|" * (4 * len(dtypes)),
     ]
     for kind, name in SUMMARY_KINDS.items():
-        cells = " | ".join(cell(kind, v, d) for d in dtypes for v in ("reference", "paper", "defaults"))
+        cells = " | ".join(
+            " | ".join([batch(kind, d)] + [cell(kind, v, d) for v in ("reference", "paper", "defaults")])
+            for d in dtypes
+        )
         lines.append(f"| {name} | {cells} |")
     if not meta["native_bf16"]:
         lines += [
