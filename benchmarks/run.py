@@ -107,6 +107,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--frames", type=int, default=64, help="frames per clip of the main rows [%(default)s]")
     parser.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None, help="torch.compile rows")
     parser.add_argument("--profile", action=argparse.BooleanOptionalAction, default=None, help="torch.profiler")
+    parser.add_argument(
+        "--bf16",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="bf16 autocast rows [where the CPU has native bf16 matrix instructions]",
+    )
     parser.add_argument("--data-dir", default=None, help="real raw files [$HF_CASCADEFORMER_DATA or ../shared/data]")
     parser.add_argument("--output-dir", default=str(RESULTS_DIR), help="where latest.json / latest.md go")
     parser.add_argument("--time-limit", type=float, default=None, help="seconds before optional parts are skipped")
@@ -967,8 +973,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     print("matrix-product peak:", flush=True)
     peaks = matmul_peaks(*((0.25, 2) if args.quick else (0.4, 3)))
     suite = Suite(settings, ModelCache(), {name: peak["gflops"] for name, peak in peaks.items()}, [])
+    # Without native bf16, bf16 steps run several times slower than fp32, at the batch of 1 or 2 they shrink to: they
+    # would cost most of a quick run's budget and say nothing about a CPU that has native bf16.
+    bf16 = meta["native_bf16"] if args.bf16 is None else args.bf16
     if not meta["native_bf16"]:
-        suite.note("this CPU has no native bf16 matrix instructions: bf16 autocast runs slower than fp32 here")
+        suite.note(
+            "this CPU has no native bf16 matrix instructions: bf16 autocast runs slower than fp32 here"
+            + ("" if bf16 else ", so bf16 rows are left out (--bf16 measures them anyway)")
+        )
     batch, frames = args.batch_size, args.frames
     report: dict[str, Any] = {
         "meta": meta,
@@ -995,7 +1007,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         report["flops"][config] = counted_flops(config, frames)
 
     print("model steps:", flush=True)
-    report["model_steps"] += model_rows(suite, ANCHOR_CONFIG, batch, frames, ("paper", "defaults"), ("fp32", "bf16"))
+    dtypes = ("fp32", "bf16") if bf16 else ("fp32",)
+    report["model_steps"] += model_rows(suite, ANCHOR_CONFIG, batch, frames, ("paper", "defaults"), dtypes)
 
     print("memory:", flush=True)
     per_sample: dict[str, float] = {}  # seconds per sample of each case at its largest measured batch
@@ -1014,6 +1027,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             for kind in ("eval", "pretrain")
             for variant, dtype in (("reference", "fp32"), ("paper", "fp32"), ("paper", "bf16"))
         ]
+    memory_cases = [case for case in memory_cases if case.dtype in dtypes]
     report["memory"] = memory_rows(suite, memory_cases, batch, frames, per_sample)
 
     print("levers:", flush=True)
@@ -1046,10 +1060,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         batches["train"] = min(batches["train"], 16)
         report["levers"] += allocator_rows(suite, ANCHOR_CONFIG, batches, frames)
 
-    # The other paper configurations: without native bf16 their bf16 rows would only repeat the anchor's lesson at
-    # many times the cost, so they are measured in fp32 there.
-    dtypes = ("fp32", "bf16") if meta["native_bf16"] else ("fp32",)
-    if not meta["native_bf16"] and len(configs) > 1:
+    # The other paper configurations in the anchor's dtypes (fp32 only without native bf16).
+    if "bf16" not in dtypes and len(configs) > 1:
         suite.note(f"{', '.join(configs[1:])}: fp32 only (no native bf16 on this CPU)")
     for config in configs[1:]:
         print(f"{config}:", flush=True)
