@@ -62,8 +62,8 @@ def summary_table(report: dict[str, Any]) -> list[str]:
         lines += [
             "",
             "bf16 is not in this table: this CPU has no native bf16 matrix instructions, so bf16 products run "
-            "several times slower than fp32 and bf16 rows (below, at the small batches they shrink to) say nothing "
-            "about a CPU that has them.",
+            "several times slower than fp32, and bf16 steps (left out unless `--bf16` asks for them, then at the "
+            "small batches they shrink to) say nothing about a CPU that has them.",
         ]
     return lines + [""]
 
