@@ -1,13 +1,15 @@
 """Pieces of the benchmark suite that do not depend on how it is run: the plain-PyTorch reference model, analytic
 FLOP counts, synthetic inputs, the interleaved timer and memory probes.
 
-The reference model re-creates the computation of the official CascadeFormer code (REFERENCE sections 2 and 6) from
+The reference model re-creates the computation of the official CascadeFormer code (the paper, arXiv 2509.00692) from
 stock PyTorch layers: `nn.TransformerEncoder` stacks with their defaults (post-LayerNorm, ReLU, feed-forward 2048,
 dropout 0.1), an `nn.MultiheadAttention` cross-attention called as the official code calls it (attention weights
 returned), `LayerNorm(x1 + Dropout(attention))`, mean over all frames (padding included, no mask anywhere) and a
 linear head (the NTU code's feed-forward fusion block and MLP head when the config asks for them). It is the
 yardstick every package measurement is compared with, measured in the same run, so the ratio to PyTorch is never a
-remembered number.
+remembered number. In evaluation without gradients its encoder layers run PyTorch's fused encoder-layer kernel, in
+fp32 and under CPU autocast alike (torch/nn/modules/transformer.py checks for CUDA autocast only), as the official
+code's do.
 """
 
 from __future__ import annotations

@@ -1,10 +1,10 @@
-"""benchmarks/run.py keeps working: one tiny measurement through every code path the suite uses, structure and
-sanity only (no timing assertions: the numbers depend on the machine and its load)."""
+"""benchmarks/ keeps working: one tiny measurement through every code path the suite uses, structure and sanity
+only (no timing assertions: the numbers depend on the machine and its load)."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
+import subprocess
 import sys
 
 import pytest
@@ -29,16 +29,15 @@ TINY = {
 
 @pytest.fixture(scope="module")
 def bench():
-    """`benchmarks/run.py` imported by path, with a tiny configuration registered. One torch thread: on shared
-    cores, spinning OpenMP workers make tiny two-thread steps tens of times slower."""
+    """The `benchmarks.run` module of the `benchmarks` package (the repository root on the path), with a tiny
+    configuration registered. One torch thread: on shared cores, spinning OpenMP workers make tiny two-thread steps
+    tens of times slower."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
-    spec = importlib.util.spec_from_file_location(
-        "hf_cascadeformer_benchmarks_run", REPO_ROOT / "benchmarks" / "run.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
+    if str(REPO_ROOT) not in sys.path:
+        sys.path.insert(0, str(REPO_ROOT))
+    from benchmarks import run as module
+
     module.CUSTOM_CONFIGS["tiny"] = TINY
     yield module
     module.CUSTOM_CONFIGS.pop("tiny", None)
@@ -60,6 +59,9 @@ def test_a_measured_group_has_sane_rows_and_renders(bench):
     ]
     rows = suite.measure("tiny train", cases, batch=2, frames=8, fixed_batch=True)
     assert [row["label"] for row in rows] == [case.label for case in cases]
+    # The bf16 row has no bf16 reference in this group: no same-dtype ratio rather than a cross-dtype one.
+    assert rows[2]["vs_reference_same_dtype"] is None and rows[2]["vs_reference_fp32"] > 0
+    assert rows[1]["vs_reference_same_dtype"] == pytest.approx(rows[1]["vs_reference_fp32"])
     for row in rows:
         assert row["batch"] == 2 and row["frames"] == 8
         assert row["samples_per_s"] > 0 and row["gflops_per_s"] > 0
@@ -77,6 +79,7 @@ def test_a_measured_group_has_sane_rows_and_renders(bench):
             "wall_s": 1.0,
         },
         "matmul_peak": {"fp32": {"gflops": 10.0}, "bf16": {"gflops": 10.0}},
+        "anchor": {"config": "nucla-1.1", "samples_per_s": {"eval": 1.0}, "peak_gflops": {"fp32": 1, "bf16": 1}},
         "model_steps": rows + evaluation,
         "targets": [],
         "levers": evaluation,
@@ -88,6 +91,7 @@ def test_a_measured_group_has_sane_rows_and_renders(bench):
     markdown = bench.render_markdown(report)
     assert "| tiny | train | reference fp32 | 2 | 8 |" in markdown
     assert "| tiny | eval | paper fp32 | 2 | 8 |" in markdown
+    assert "| tiny | train | defaults bf16 | 2 | 8 | " in markdown
     assert "* a note" in markdown
     json.dumps(report, default=float)  # the JSON report can be written
 
@@ -163,6 +167,7 @@ def test_allocator_rows_compare_fresh_processes_of_both_allocators(bench):
         {
             "meta": {**bench.machine_info(1), "quick": False, "load_after": [0.0] * 3, "wall_s": 1.0},
             "matmul_peak": {"fp32": {"gflops": 10.0}, "bf16": {"gflops": 10.0}},
+            "anchor": {"config": "nucla-1.1", "samples_per_s": {}, "peak_gflops": {"fp32": 1, "bf16": 1}},
             "model_steps": [],
             "targets": [],
             "levers": rows,
@@ -173,3 +178,74 @@ def test_allocator_rows_compare_fresh_processes_of_both_allocators(bench):
         }
     )
     assert "allocator tuned (fresh process)" in markdown_rows
+
+
+def test_bf16_groups_compare_with_the_reference_under_bf16_autocast(bench):
+    """Every ratio is same dtype against same dtype: a bf16 group holds the reference fp32 and bf16 steps, bf16
+    rows (autocast and bf16 weights) are over the bf16 reference, and the fused evaluation kernel's lever runs
+    next to the layer-by-layer path. The summary table and the same-dtype targets come out of the rows."""
+    suite = tiny_suite(bench)
+    rows = bench.model_rows(suite, "tiny", 2, 8, ("paper", "defaults"), ("fp32", "bf16"))
+    evaluation = [row for row in rows if row["kind"] == "eval" and row["group"] == "tiny eval bf16"]
+    labels = [row["label"] for row in evaluation]
+    assert labels[:2] == ["reference fp32", "reference bf16"]
+    assert "paper bf16-weights" in labels and "defaults bf16" in labels
+    reference_bf16 = evaluation[1]["samples_per_s"]
+    for row in evaluation[2:]:
+        assert row["vs_reference_same_dtype"] == pytest.approx(row["samples_per_s"] / reference_bf16)
+    fp32_eval = bench.find_row(rows, group="tiny eval fp32", variant="paper")
+    assert fp32_eval["vs_reference_same_dtype"] == pytest.approx(fp32_eval["vs_reference_fp32"])
+
+    lever = suite.measure(
+        "tiny levers",
+        [bench.Case("tiny", "paper", "eval"), bench.Case("tiny", "paper", "eval", fused=False)],
+        batch=2,
+        frames=8,
+        fixed_batch=True,
+    )
+    assert [row["label"] for row in lever] == ["paper fp32", "paper fp32 layer-by-layer"]
+    layered = suite.cache.model(bench.Case("tiny", "paper", "eval", fused=False))
+    assert not layered.cascadeformer.encoder.fused_inference
+
+    report = {
+        "meta": {**bench.machine_info(1), "quick": True, "load_after": [0.0] * 3, "wall_s": 1.0},
+        "matmul_peak": {"fp32": {"gflops": 10.0}, "bf16": {"gflops": 10.0}},
+        "anchor": {"config": "tiny", "samples_per_s": {}, "peak_gflops": {"fp32": 1, "bf16": 1}},
+        "model_steps": rows,
+        "targets": [],
+        "levers": [],
+        "sweeps": [],
+        "memory": [],
+        "data": None,
+        "notes": [],
+    }
+    markdown = bench.render_markdown(report)
+    summary = markdown.split("## Summary: same dtype against the reference")[1].split("## Model steps")[0]
+    reference_fp32 = bench.find_row(rows, group="tiny eval fp32", variant="reference")["samples_per_s"]
+    paper_eval = fp32_eval["vs_reference_same_dtype"]
+    assert f"| evaluation forward | 2 | {reference_fp32:.1f}/s | {paper_eval:.2f}x |" in summary
+    assert ("defaults bf16" in summary) == report["meta"]["native_bf16"]
+
+    targets = bench.evaluate_targets(
+        [
+            {**row, "config": bench.ANCHOR_CONFIG, "group": row["group"].replace("tiny", bench.ANCHOR_CONFIG)}
+            for row in rows
+        ],
+        [],
+        native_bf16=False,
+    )
+    assert {(t["target"].split(" >=")[0], t["variant"]) for t in targets} == {
+        (f"{kind} fp32", variant) for kind in ("train", "eval") for variant in ("paper", "defaults")
+    }
+    for target in targets:
+        assert target["met"] == (target["measured_vs_reference"] >= target["required"])
+
+
+def test_benchmark_scripts_run_as_scripts():
+    """`python benchmarks/run.py` and `python benchmarks/pretrain_speed.py` import the package they belong to."""
+    for script in ("run.py", "pretrain_speed.py"):
+        done = subprocess.run(
+            [sys.executable, str(REPO_ROOT / "benchmarks" / script), "--help"], capture_output=True, text=True
+        )
+        assert done.returncode == 0, done.stderr
+        assert "usage:" in done.stdout

@@ -483,6 +483,9 @@ class CascadeFormerMLP(nn.Module):
         super().__init__()
         self.fc1 = nn.Linear(hidden_size, intermediate_size)
         self.activation = ACT2FN[hidden_act]
+        # The activations PyTorch's fused encoder-layer kernel computes (exact GELU, as ACT2FN["gelu"]): whether it
+        # uses GELU, or None when it cannot run this block.
+        self.fused_gelu = {"relu": False, "gelu": True}.get(hidden_act) if isinstance(hidden_act, str) else None
         self.dropout = CascadeFormerDropout(dropout)
         self.fc2 = nn.Linear(intermediate_size, hidden_size)
 
@@ -528,6 +531,51 @@ class CascadeFormerLayer(GradientCheckpointingLayer):
             hidden_states = self.norm2(hidden_states + self.dropout(self.mlp(hidden_states)))
         return hidden_states, weights
 
+    def can_fuse(self) -> bool:
+        """Whether `fused_inference_forward` computes this layer: SDPA attention (an explicitly chosen `eager` or
+        other implementation keeps its own path), ReLU or GELU, an even number of heads and equal norm epsilons
+        (the conditions of `nn.TransformerEncoderLayer`'s fast path in torch/nn/modules/transformer.py)."""
+        attention = self.attention
+        return (
+            attention.config._attn_implementation == "sdpa"
+            and self.mlp.fused_gelu is not None
+            and attention.num_heads % 2 == 0
+            and self.norm1.eps == self.norm2.eps
+        )
+
+    def fused_inference_forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        """The whole layer in PyTorch's native encoder-layer kernel (what `nn.TransformerEncoderLayer` runs in
+        evaluation without gradients): one call for the packed QKV product, attention, output projection, norms
+        and feed-forward block, on `(N, L, d)` with every token attended. Evaluation without gradients only: the
+        kernel has no backward and no dropout."""
+        attention, mlp = self.attention, self.mlp
+        return torch._transformer_encoder_layer_fwd(
+            hidden_states,
+            attention.out_proj.in_features,
+            attention.num_heads,
+            attention.in_proj.weight,
+            attention.in_proj.bias,
+            attention.out_proj.weight,
+            attention.out_proj.bias,
+            mlp.fused_gelu,
+            self.pre_norm,
+            self.norm1.eps,
+            self.norm1.weight,
+            self.norm1.bias,
+            self.norm2.weight,
+            self.norm2.bias,
+            mlp.fc1.weight,
+            mlp.fc1.bias,
+            mlp.fc2.weight,
+            mlp.fc2.bias,
+            None,
+            None,
+        )
+
+
+def _has_hooks(module: nn.Module) -> bool:
+    return any(m._forward_hooks or m._forward_pre_hooks for m in module.modules())
+
 
 @dataclass
 class EncoderOutput(ModelOutput):
@@ -571,6 +619,9 @@ class CascadeFormerEncoder(nn.Module):
         )
         pre_norm = config.layer_norm_position == "pre"
         self.norm = nn.LayerNorm(width, eps=config.layer_norm_eps) if pre_norm else nn.Identity()
+        # Evaluation without gradients runs the fused kernel where it applies (`fused_inference_forward`); False
+        # keeps the layer-by-layer path (benchmarks/ measures the difference).
+        self.fused_inference = True
 
     def forward(
         self,
@@ -583,6 +634,10 @@ class CascadeFormerEncoder(nn.Module):
         """`token_mask` `(N, L)` marks the valid tokens: where `attention_mask` masks the others, the layers skip
         them (`TokenPacking`) and their outputs are zeros. Compiled or exported graphs keep the padded path, whose
         shapes do not depend on the data."""
+        if not (output_attentions or output_hidden_states):
+            fused = self.fused_inference_forward(hidden_states, attention_mask)
+            if fused is not None:
+                return EncoderOutput(last_hidden_state=fused)
         all_hidden = (hidden_states,) if output_hidden_states else None
         all_attentions = () if output_attentions else None
         packing = None
@@ -601,6 +656,35 @@ class CascadeFormerEncoder(nn.Module):
         if output_hidden_states:
             all_hidden = all_hidden[:-1] + (hidden_states,)
         return EncoderOutput(last_hidden_state=hidden_states, hidden_states=all_hidden, attentions=all_attentions)
+
+    def fused_inference_forward(
+        self, hidden_states: torch.Tensor, attention_mask: torch.Tensor | None
+    ) -> torch.Tensor | None:
+        """The stack through PyTorch's fused encoder-layer kernel (`CascadeFormerLayer.fused_inference_forward`), or
+        None where it does not apply and the layers run one by one: training, gradients on, autocast on a GPU,
+        compiling or exporting, hooks on a submodule, a layer the kernel cannot compute, or masked padding. Under
+        CPU autocast the kernel's products go through autocast (bf16), and `nn.TransformerEncoderLayer` takes the
+        kernel there too (its check, in torch/nn/modules/transformer.py, is for CUDA autocast only).
+
+        Masked padding keeps the layer-by-layer path, whose `TokenPacking` skips the padding: the kernel on a
+        nested tensor of the valid tokens (what `nn.TransformerEncoder` does) computes the same but measured
+        slower on CPU (its attention runs row by row)."""
+        if (
+            attention_mask is not None
+            or not self.fused_inference
+            or self.training
+            or torch.is_grad_enabled()
+            or hidden_states.device.type not in ("cpu", "cuda")
+            or (hidden_states.device.type == "cuda" and torch.is_autocast_enabled("cuda"))
+            or torch.compiler.is_compiling()
+            or hidden_states.dim() != 3
+            or not all(layer.can_fuse() for layer in self.layers)
+            or _has_hooks(self)
+        ):
+            return None
+        for layer in self.layers:
+            hidden_states = layer.fused_inference_forward(hidden_states)
+        return self.norm(hidden_states)
 
 
 def skeleton_streams(
