@@ -326,7 +326,8 @@ def _load_model_and_extractor(checkpoint: str) -> tuple[Any, Any]:
 
 
 def _prepare(argv: Sequence[str]) -> int:
-    from .data.builders import BENCHMARKS, run_cli
+    from .data.benchmarks import BENCHMARKS
+    from .data.dataset_cli import run_cli
 
     names = ", ".join(BENCHMARKS)
     usage = (
