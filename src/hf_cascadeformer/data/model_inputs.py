@@ -15,8 +15,24 @@ import datasets
 
 from ..feature_extraction_cascadeformer import CascadeFormerFeatureExtractor
 from .features import LABEL_COLUMN, SKELETON_COLUMN
+from .skeletons import SkeletonLayout, get_layout
 
 INPUT_COLUMNS = ("skeletons", "attention_mask")
+
+
+def feature_extractor_for(
+    config: Any, layout: SkeletonLayout | str | None = None, **overrides: Any
+) -> CascadeFormerFeatureExtractor:
+    """`CascadeFormerFeatureExtractor.from_model_config` with the root joint of the skeleton layout: `layout` (or
+    its name), else the layout the config names (`skeleton_layout`), else (a config saved before layouts were
+    named) the extractor's own fallback. The layout's `root_joint` is saved with the extractor, so a checkpoint
+    loaded as remote code, without this package, centres clips as in training."""
+    name = (
+        layout if isinstance(layout, str) else None if layout is not None else getattr(config, "skeleton_layout", None)
+    )
+    if name is not None:
+        layout = get_layout(name)
+    return CascadeFormerFeatureExtractor.from_model_config(config, layout=layout, **overrides)
 
 
 def prepare_model_inputs(

@@ -280,7 +280,7 @@ _ALIASES = {
 # Datasets and configs saved before the layout was recorded by name carry only their joint and channel counts; for
 # them alone the layout is inferred from those, as the package did then (NTU RGB+D 25 joints in 3D or 2D, N-UCLA 20,
 # Penn Action 13). A dataset or config that names its layout never goes through this table.
-_LEGACY_LAYOUTS = {(25, 3): "ntu", (25, 2): "ntu_2d", (20, 3): "nucla", (13, 2): "penn"}
+_LEGACY_LAYOUTS = {25: "ntu", 20: "nucla", 13: "penn"}  # 25 joints in 2D: "ntu_2d"
 
 
 class UnknownLayoutError(KeyError):
@@ -331,13 +331,14 @@ def legacy_layout(num_joints: int, num_channels: int) -> SkeletonLayout:
     """The layout of a clip, dataset or config that does not name its layout (saved before layouts were recorded
     by name), inferred from its joint and channel counts: NTU RGB+D for 25 joints (``ntu`` in 3D, ``ntu_2d`` in
     2D), N-UCLA for 20, Penn Action for 13. Anything else is a ``ValueError``: name the layout instead."""
-    key = (int(num_joints), int(num_channels))
-    if key not in _LEGACY_LAYOUTS:
+    if num_joints not in _LEGACY_LAYOUTS:
         raise ValueError(
-            f"the skeletons name no layout and no built-in layout has {num_joints} joints x {num_channels} channels "
-            "(known without a name: 25 x 3 or 2 NTU RGB+D, 20 x 3 N-UCLA, 13 x 2 Penn Action); name the layout"
+            f"no known skeleton layout has {num_joints} joints (known without a name: 25 NTU RGB+D, 20 N-UCLA, "
+            "13 Penn Action); name the skeletons' layout"
         )
-    return LAYOUTS[_LEGACY_LAYOUTS[key]]
+    if num_joints == NTU_2D_LAYOUT.num_joints and num_channels == NTU_2D_LAYOUT.num_channels:
+        return NTU_2D_LAYOUT
+    return LAYOUTS[_LEGACY_LAYOUTS[num_joints]]
 
 
 def resolve_layout(name: str | None, num_joints: int, num_channels: int) -> SkeletonLayout:
