@@ -283,8 +283,9 @@ _ALIASES = {
 _LEGACY_LAYOUTS = {25: "ntu", 20: "nucla", 13: "penn"}  # 25 joints in 2D: "ntu_2d"
 
 
-class UnknownLayoutError(KeyError):
-    """A layout name no registered :class:`SkeletonLayout` has; its message is one line."""
+class UnknownLayoutError(KeyError, ValueError):
+    """A layout name no registered :class:`SkeletonLayout` has; its message is one line. A ``KeyError`` for a lookup
+    and a ``ValueError`` for the command line, which reports bad input as one line without a traceback."""
 
     def __str__(self) -> str:
         return str(self.args[0]) if self.args else ""
