@@ -7,7 +7,7 @@ parser and entry, and listing the entry here.
 
 from __future__ import annotations
 
-from .builders import Benchmark
+from .benchmark import Benchmark
 from .ntu import NTU60_BENCHMARK, NTU120_BENCHMARK
 from .nucla import NUCLA_BENCHMARK
 from .penn_action import PENN_ACTION_BENCHMARK

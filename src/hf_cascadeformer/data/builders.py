@@ -12,11 +12,12 @@ The flow is the same for every benchmark:
 5. :func:`load_benchmark` is the one call training code uses to get the ``DatasetDict`` back, from a local
    folder or from the Hub.
 
-A :class:`Benchmark` describes one benchmark as data (layout, classes, protocols, licence, citation, how its raw
-files are found and read); each ``data/<benchmark>.py`` exports its own, and ``data/benchmarks.py`` lists them in
-:data:`~hf_cascadeformer.data.benchmarks.BENCHMARKS`. The dataset card is rendered by ``data/cards.py`` and the
-command line of the scripts in ``dataset_scripts/`` is ``data/dataset_cli.py``; their names stay importable from
-here (``BENCHMARKS``, ``run_cli``, ``render_card``, ...).
+A :class:`~hf_cascadeformer.data.benchmark.Benchmark` describes one benchmark as data (layout, classes,
+protocols, licence, citation, how its raw files are found and read); each ``data/<benchmark>.py`` exports its own,
+and ``data/benchmarks.py`` lists them in :data:`~hf_cascadeformer.data.benchmarks.BENCHMARKS`. The dataset card is
+rendered by ``data/cards.py`` and the command line of the scripts in ``dataset_scripts/`` is
+``data/dataset_cli.py``. Names that moved stay importable from here (``Benchmark``, ``BuildPlan``, ``BuildError``,
+``find_raw_files``, ``BENCHMARKS``, ``run_cli``, ``render_card``, ...).
 """
 
 from __future__ import annotations
@@ -31,7 +32,6 @@ import tempfile
 import traceback
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -41,56 +41,14 @@ from datasets.arrow_writer import ArrowWriter
 from huggingface_hub import DatasetCard, DatasetCardData
 
 from ..hub import is_local_reference
+from .benchmark import Benchmark, BuildError, BuildPlan, ClipLoader, SplitRule, find_raw_files
 from .errors import SkeletonFileError, UserInputError
 from .features import LABEL_COLUMN, SKELETON_COLUMN
-from .skeletons import SkeletonLayout
 
 SPLITS = ("train", "test")
 CARD_FILENAME = "README.md"
 # Marks the hidden sibling folders a build works in; a leftover one (killed build) is removed by the next run.
 PARTIAL_MARKER = ".partial-"
-
-Clip = tuple[np.ndarray, dict[str, Any]]
-ClipLoader = Callable[[Any], "Clip | list[Clip]"]
-SplitRule = Callable[[Mapping[str, Any]], "str | None"]
-
-
-class BuildError(Exception):
-    """A build cannot go on because of its input (no raw files, wrong folder, ``strict`` and a bad file, ...).
-
-    The command-line interface prints its message as one line, without a traceback.
-    """
-
-
-# ----------------------------------------------------------------------------------------------------
-# Finding raw files
-
-
-def find_raw_files(raw_dir: str | Path, pattern: str, subdirs: Sequence[str] = ()) -> list[Path]:
-    """The files matching ``pattern`` in ``raw_dir``, or else in its sub-folders ``subdirs``, sorted by name.
-
-    Accepts both a dataset's root and its inner folder: with ``subdirs=("labels",)`` either ``penn_action/``
-    or ``penn_action/labels/`` works. ``subdirs`` may be glob patterns (``"*/nturgb+d_skeletons"``); files of
-    all matching sub-folders are merged, and a file name found twice is an error (the clip would enter twice).
-    Raises :class:`BuildError` when the folder is missing or holds no matching file.
-    """
-    raw_dir = Path(raw_dir).expanduser()
-    if not raw_dir.is_dir():
-        raise BuildError(f"raw directory {raw_dir} does not exist or is not a folder")
-    files = [path for path in raw_dir.glob(pattern) if path.is_file()]
-    if not files:
-        for subdir in subdirs:
-            for folder in sorted(raw_dir.glob(subdir)):
-                files.extend(path for path in folder.glob(pattern) if path.is_file())
-    if not files:
-        where = f"{raw_dir}" + (f" or its sub-folders {', '.join(subdirs)}" if subdirs else "")
-        raise BuildError(f"no {pattern} files found in {where}")
-    files.sort(key=lambda path: (path.name, str(path)))
-    duplicates = [b for a, b in zip(files, files[1:], strict=False) if a.name == b.name]
-    if duplicates:
-        raise BuildError(f"{duplicates[0].name} occurs more than once under {raw_dir} (e.g. {duplicates[0]})")
-    return files
-
 
 # ----------------------------------------------------------------------------------------------------
 # Parsing in worker processes
@@ -425,45 +383,14 @@ def load_benchmark(path_or_repo_id: str | Path, config_name: str | None = None, 
 
 
 # ----------------------------------------------------------------------------------------------------
-# A benchmark, as data (each data/<benchmark>.py exports its entries; data/benchmarks.py lists them)
-
-
-@dataclass(frozen=True)
-class BuildPlan:
-    """What a build reads and how: the raw items, the loader, the split rule and the features."""
-
-    items: list[Any]
-    load_fn: ClipLoader
-    split_fn: SplitRule
-    features: datasets.Features
-    notes: list[str] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class Benchmark:
-    """One benchmark: its skeleton layout, classes, protocols (configurations), provenance and how to plan a build."""
-
-    name: str
-    title: str
-    layout: SkeletonLayout  # joints, bones, flip pairs, root; a build records its name in the features
-    class_names: tuple[str, ...]
-    configs: Mapping[str, str]  # configuration name -> the protocol in words
-    raw_folder: str  # the folder the script expects, in words (for --help)
-    homepage: str
-    license: str  # Hub licence id
-    license_text: str
-    citation: str
-    plan: Callable[..., BuildPlan]  # (raw_dir, config, **options) -> BuildPlan
-    columns: Mapping[str, str] = field(default_factory=dict)  # metadata column -> meaning, for the card
-    test_split_note: str = ""  # why a split can be empty, printed when it is
-
-    @property
-    def default_config(self) -> str:
-        return next(iter(self.configs))
-
-
-# ----------------------------------------------------------------------------------------------------
 # Names that moved to their own modules, still importable from here
+
+__all__ = [  # what lives here, and what moved (re-exported)
+    "Benchmark",
+    "BuildError",
+    "BuildPlan",
+    "find_raw_files",
+]
 
 _MOVED = {
     "BENCHMARKS": ".benchmarks",

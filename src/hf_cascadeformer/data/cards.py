@@ -8,7 +8,7 @@ from collections.abc import Iterable, Mapping
 import datasets
 from huggingface_hub import DatasetCard, DatasetCardData
 
-from .builders import Benchmark
+from .benchmark import Benchmark
 from .features import LABEL_COLUMN, SKELETON_COLUMN
 
 

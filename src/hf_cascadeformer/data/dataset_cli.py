@@ -14,8 +14,9 @@ from pathlib import Path
 import datasets
 import numpy as np
 
+from .benchmark import Benchmark, BuildError
 from .benchmarks import get_benchmark
-from .builders import Benchmark, BuildError, build_and_save, class_counts, push_dataset_dict, split_counts
+from .builders import build_and_save, class_counts, push_dataset_dict, split_counts
 from .cards import card_with_metadata, dataset_card_data, render_card
 from .features import LABEL_COLUMN
 

@@ -8,10 +8,12 @@ A dataset records its skeleton layout by name as the ``id`` of its ``skeleton`` 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-
-import datasets
+from typing import TYPE_CHECKING
 
 from .skeletons import SkeletonLayout, get_layout, resolve_layout
+
+if TYPE_CHECKING:
+    import datasets
 
 SKELETON_COLUMN = "skeleton"
 LABEL_COLUMN = "label"
@@ -32,6 +34,8 @@ def skeleton_features(
     dataset-specific metadata columns (subject, view, setup, ...). ``layout`` (a layout or its name, checked
     against the joint and channel counts) is recorded as the skeleton feature's ``id``; see :func:`layout_of`.
     """
+    import datasets  # here, not at the top: the column names and layout lookups are needed without it
+
     layout_name = None
     if layout is not None:
         layout_name = get_layout(layout if isinstance(layout, str) else layout.name).name

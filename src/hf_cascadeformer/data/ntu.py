@@ -17,12 +17,10 @@ import re
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
-import datasets
 import numpy as np
 
-from .builders import Benchmark, BuildError, BuildPlan, Clip, find_raw_files
+from .benchmark import Benchmark, BuildError, BuildPlan, Clip, find_raw_files
 from .errors import SkeletonFileError, coordinate_problem
-from .features import skeleton_features
 from .skeletons import NTU_LAYOUT
 
 NTU_NUM_JOINTS = 25
@@ -487,6 +485,10 @@ def load_ntu_row(path: str | Path, max_persons: int = 2) -> Clip:
 
 
 def _ntu_plan(benchmark: str, raw_dir: Path, config: str, missing_list: str | Path | None = None) -> BuildPlan:
+    import datasets  # here, not at the top: reading a clip does not need it
+
+    from .features import skeleton_features
+
     items = find_raw_files(raw_dir, "*.skeleton", subdirs=("nturgb+d_skeletons", "*/nturgb+d_skeletons"))
     notes = []
     if benchmark == "ntu60":

@@ -15,12 +15,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import datasets
 import numpy as np
 
-from .builders import Benchmark, BuildPlan, find_raw_files
+from .benchmark import Benchmark, BuildPlan, find_raw_files
 from .errors import SkeletonFileError, coordinate_problem
-from .features import skeleton_features
 from .skeletons import NUCLA_LAYOUT
 
 NUCLA_LABELS: tuple[str, ...] = (
@@ -143,6 +141,10 @@ def nucla_split(meta: Mapping[str, Any], protocol: str = "xview") -> str:
 
 
 def _nucla_plan(raw_dir: Path, config: str) -> BuildPlan:
+    import datasets  # here, not at the top: reading a clip does not need it
+
+    from .features import skeleton_features
+
     return BuildPlan(
         items=find_raw_files(raw_dir, "*.json", subdirs=("all_sqe",)),
         load_fn=load_nucla_clip,

@@ -16,13 +16,11 @@ import functools
 from pathlib import Path
 from typing import Any
 
-import datasets
 import numpy as np
 import scipy.io
 
-from .builders import Benchmark, BuildPlan, find_raw_files
+from .benchmark import Benchmark, BuildPlan, find_raw_files
 from .errors import SkeletonFileError, coordinate_problem
-from .features import skeleton_features
 from .skeletons import PENN_LAYOUT
 
 # The 15 action names as the ``action`` key of the annotation files spells them, in alphabetical order: label i is
@@ -143,6 +141,10 @@ def penn_split(meta: dict[str, Any], protocol: str = "official") -> str:
 
 
 def _penn_plan(raw_dir: Path, config: str) -> BuildPlan:
+    import datasets  # here, not at the top: reading a clip does not need it
+
+    from .features import skeleton_features
+
     return BuildPlan(
         items=find_raw_files(raw_dir, "*.mat", subdirs=("labels",)),
         load_fn=load_penn_clip,

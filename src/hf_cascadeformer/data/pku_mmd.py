@@ -20,12 +20,10 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import datasets
 import numpy as np
 
-from .builders import Benchmark, BuildError, BuildPlan, Clip
+from .benchmark import Benchmark, BuildError, BuildPlan, Clip
 from .errors import SkeletonFileError, coordinate_problem
-from .features import skeleton_features
 from .skeletons import NTU_LAYOUT
 
 PKU_MMD_NUM_PERSONS = 2
@@ -382,6 +380,10 @@ def _pku_split_file(raw_dir: Path, config: str) -> Path:
 
 
 def _pku_plan(raw_dir: Path, config: str) -> BuildPlan:
+    import datasets  # here, not at the top: reading a clip does not need it
+
+    from .features import skeleton_features
+
     raw_dir = Path(raw_dir).expanduser()
     if not raw_dir.is_dir():
         raise BuildError(f"raw directory {raw_dir} does not exist or is not a folder")
