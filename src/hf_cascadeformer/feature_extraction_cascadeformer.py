@@ -16,6 +16,10 @@ from transformers.feature_extraction_utils import BatchFeature, FeatureExtractio
 from .configuration_cascadeformer import MAX_ABS_COORDINATE
 
 CENTERINGS = ("first_frame", "per_frame", "none")
+# The root joint of each built-in skeleton layout, for configs that name one (`skeleton_layout`). The layouts live in
+# hf_cascadeformer/data/skeletons.py, which this file cannot import (it travels with checkpoints without the package's
+# data code); tests/data/test_layouts.py keeps this table equal to them. Other layouts are passed as `layout=`.
+BUILTIN_LAYOUT_ROOT_JOINTS = {"ntu": 1, "ntu_2d": 1, "nucla": 1, "penn": 0}
 RESAMPLINGS = ("pad", "interpolate")
 
 
@@ -104,14 +108,13 @@ class CascadeFormerFeatureExtractor(FeatureExtractionMixin):
         """A feature extractor matching a `CascadeFormerConfig` (joints, channels, persons, frames) and a skeleton
         layout (its root joint, the joint clips are centred on).
 
-        The root joint is data of the skeleton layout, which this file cannot look up: it travels with checkpoints
-        without the package's data code (`hf_cascadeformer/data/skeletons.py`). So it is taken from, in order:
-        `overrides["root_joint"]`; `layout`, any object with `name`, `num_joints` and `root_joint` (a
-        `hf_cascadeformer.data.skeletons.SkeletonLayout`; `hf_cascadeformer.data.model_inputs.feature_extractor_for`
-        looks it up from the config's `skeleton_layout`); and, only for a config that names no layout (saved
-        before layouts were named, or a custom joint set), the former rule: joint 1 (NTU RGB+D's spine middle) for
-        25 joints, else joint 0. A config that names a layout but comes without it is a `ValueError`: its joint
-        count cannot say which joint is the root (OpenPose BODY_25 has 25 joints too).
+        The root joint is data of the skeleton layout. It is taken from, in order: `overrides["root_joint"]`; `layout`,
+        any object with `name`, `num_joints` and `root_joint` (a `hf_cascadeformer.data.skeletons.SkeletonLayout`;
+        `hf_cascadeformer.data.model_inputs.feature_extractor_for` looks it up from the config's `skeleton_layout`);
+        the built-in layout the config names (`BUILTIN_LAYOUT_ROOT_JOINTS`); and, only for a config that names no
+        layout (saved before layouts were named, or a custom joint set), the former rule: joint 1 (NTU RGB+D's spine
+        middle) for 25 joints, else joint 0. A config that names another layout but comes without it is a
+        `ValueError`: its joint count cannot say which joint is the root (OpenPose BODY_25 has 25 joints too).
         """
         layout_name = getattr(config, "skeleton_layout", None)
         settings = {
@@ -130,12 +133,15 @@ class CascadeFormerFeatureExtractor(FeatureExtractionMixin):
                 raise ValueError(f"the config names skeleton layout {layout_name!r}, not {layout.name!r}")
             settings["root_joint"] = layout.root_joint
         elif "root_joint" not in overrides:
-            if layout_name is not None:
+            if layout_name in BUILTIN_LAYOUT_ROOT_JOINTS:
+                settings["root_joint"] = BUILTIN_LAYOUT_ROOT_JOINTS[layout_name]
+            elif layout_name is not None:
                 raise ValueError(
                     f"the config names skeleton layout {layout_name!r}: pass its root joint (layout= or root_joint=; "
                     "hf_cascadeformer.data.model_inputs.feature_extractor_for does)"
                 )
-            settings["root_joint"] = 1 if config.num_joints == 25 else 0
+            else:
+                settings["root_joint"] = 1 if config.num_joints == 25 else 0
         settings.update(overrides)
         return cls(**settings)
 

@@ -235,6 +235,18 @@ def test_registering_keeps_names_unique(body25):
 # The feature extractor's root joint
 
 
+def test_the_extractor_file_knows_the_built_in_layouts_root_joints():
+    # The remote-code file keeps its own copy (it cannot import data/); it must equal the layouts.
+    from hf_cascadeformer.feature_extraction_cascadeformer import BUILTIN_LAYOUT_ROOT_JOINTS
+
+    assert BUILTIN_LAYOUT_ROOT_JOINTS == {name: layout.root_joint for name, layout in skeletons.LAYOUTS.items()}
+    for name, layout in skeletons.LAYOUTS.items():
+        config = SimpleNamespace(
+            skeleton_layout=name, num_joints=layout.num_joints, num_channels=3, num_persons=1, max_frames=16
+        )
+        assert CascadeFormerFeatureExtractor.from_model_config(config).root_joint == layout.root_joint
+
+
 def test_the_extractor_root_joint_comes_from_the_layout_and_is_saved(tmp_path: Path):
     config = SimpleNamespace(num_joints=20, num_channels=3, num_persons=1, max_frames=16)
     assert feature_extractor_for(config, "nucla").root_joint == NUCLA_LAYOUT.root_joint == 1
