@@ -7,11 +7,44 @@ import os
 import sys
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import pytest
+import torch
 from hub_server import hub_server_fixture  # noqa: F401  (registers the hub_server fixture)
 
+from hf_cascadeformer import CascadeFormerConfig
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
+
+# Under pytest-xdist (one worker per core, pyproject's addopts) each worker and the processes its tests start compute
+# on one thread: workers with a thread per core each would oversubscribe the cores.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ["OMP_NUM_THREADS"] = "1"
+    torch.set_num_threads(1)
+
+
+# The tests' small model: 5 joints x 3 channels, up to 2 persons and 24 frames, width 16, one layer of 2 heads.
+TINY_CONFIG: dict[str, Any] = {
+    "num_joints": 5,
+    "num_channels": 3,
+    "num_persons": 2,
+    "max_frames": 24,
+    "hidden_size": 16,
+    "num_hidden_layers": 1,
+    "num_attention_heads": 2,
+    "intermediate_size": 32,
+    "num_labels": 3,
+}
+
+
+def tiny_config(**overrides: Any) -> CascadeFormerConfig:
+    """A config small enough for unit tests (`TINY_CONFIG`), with `overrides` of any field (class names given as
+    `id2label` replace the class count)."""
+    settings = {**TINY_CONFIG, **overrides}
+    if "id2label" in overrides and "num_labels" not in overrides:
+        del settings["num_labels"]
+    return CascadeFormerConfig(**settings)
 
 
 def shared_data_root() -> Path:

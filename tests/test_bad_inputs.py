@@ -30,6 +30,7 @@ import numpy as np
 import pytest
 import scipy.io
 import torch
+from conftest import tiny_config
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from transformers import AutoConfig, pipeline
@@ -284,27 +285,19 @@ def test_feature_extractor(case: Case, tmp_path: Path) -> None:
 # Model forward
 
 
-def tiny_config(**overrides: Any) -> CascadeFormerConfig:
-    fields = dict(
-        num_joints=5,
-        num_channels=3,
-        num_persons=2,
+def labelled_config(**overrides: Any) -> CascadeFormerConfig:
+    return tiny_config(
         max_frames=16,
-        hidden_size=16,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        intermediate_size=32,
         id2label=dict(enumerate(LABELS)),
         label2id={name: index for index, name in enumerate(LABELS)},
+        **overrides,
     )
-    fields.update(overrides)
-    return CascadeFormerConfig(**fields)
 
 
 @pytest.fixture(scope="module")
 def model() -> CascadeFormerForSequenceClassification:
     torch.manual_seed(0)
-    return CascadeFormerForSequenceClassification(tiny_config()).eval()
+    return CascadeFormerForSequenceClassification(labelled_config()).eval()
 
 
 SKELETONS = torch.from_numpy(np.random.default_rng(1).normal(size=(2, 2, 8, 5, 3)).astype(np.float32))
@@ -369,7 +362,7 @@ def test_model_forward(case: Case, model) -> None:
 def checkpoint(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("classifier")
     torch.manual_seed(0)
-    config = tiny_config()
+    config = labelled_config()
     CascadeFormerForSequenceClassification(config).save_pretrained(folder)
     CascadeFormerFeatureExtractor.from_model_config(config, num_frames=8).save_pretrained(folder)
     return folder
@@ -610,7 +603,7 @@ def test_builders(case: Case, capsys, tmp_path: Path) -> None:
 
 def tampered_checkpoint(tmp_path: Path, change: Callable[[dict], Any]) -> Path:
     folder = tmp_path / "checkpoint"
-    tiny_config().save_pretrained(folder)
+    labelled_config().save_pretrained(folder)
     config = json.loads((folder / "config.json").read_text())
     text = change(config)
     (folder / "config.json").write_text(text if isinstance(text, str) else json.dumps(config))

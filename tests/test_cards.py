@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from conftest import tiny_config
 from huggingface_hub import DatasetCard, ModelCard
 
 from hf_cascadeformer import CascadeFormerConfig
@@ -19,21 +20,14 @@ METRICS = {
 }
 
 
-def tiny_config(**overrides) -> CascadeFormerConfig:
-    return CascadeFormerConfig(
-        num_joints=20,
-        max_frames=32,
-        hidden_size=16,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        num_labels=10,
-        **overrides,
-    )
+def card_config(**overrides) -> CascadeFormerConfig:
+    """N-UCLA's skeleton size and classes on the shared tiny model."""
+    return tiny_config(num_joints=20, num_persons=1, max_frames=32, num_labels=10, **overrides)
 
 
 def test_classifier_card_metadata_parses_back(tmp_path):
     card = render_model_card(
-        tiny_config(),
+        card_config(),
         model_name="cascadeformer-nucla",
         repo_id="org/cascadeformer-nucla",
         num_parameters=12345,
@@ -72,7 +66,7 @@ def test_local_paths_stay_out_of_the_metadata(tmp_path):
     pretrained = tmp_path / "runs" / "pretrain"
     pretrained.mkdir(parents=True)
     card = render_model_card(
-        tiny_config(),
+        card_config(),
         model_name="finetune",
         dataset={"name": "embedded", "id": "embedded", "split": "test"},
         metrics={"accuracy": 0.5},
@@ -82,8 +76,8 @@ def test_local_paths_stay_out_of_the_metadata(tmp_path):
     # A local folder or the embedded dataset is not a Hub id: the Hub would reject it as base_model / datasets.
     assert data.base_model is None and data.datasets is None
     assert [result.metric_type for result in data.eval_results] == ["accuracy"]
-    unevaluated = ModelCard(render_model_card(tiny_config(), model_name="x")).data
-    assert unevaluated.eval_results is None and "Not evaluated yet." in render_model_card(tiny_config(), model_name="x")
+    unevaluated = ModelCard(render_model_card(card_config(), model_name="x")).data
+    assert unevaluated.eval_results is None and "Not evaluated yet." in render_model_card(card_config(), model_name="x")
 
 
 def test_hub_id():
@@ -95,7 +89,7 @@ def test_hub_id():
 
 def test_pretraining_card_parses_back(tmp_path):
     card = render_pretraining_card(
-        tiny_config(pretraining_objective="gfp", token_layout="joint_segment", segment_length=4),
+        card_config(pretraining_objective="gfp", token_layout="joint_segment", segment_length=4),
         model_name="gfp-ntu60",
         repo_id="org/gfp-ntu60",
         num_parameters=999,

@@ -223,6 +223,10 @@ def test_info(capsys, checkpoint):
     assert status == 0
     summary = json.loads(out)
     assert summary["labels"] == LABELS and summary["skeleton"]["persons"] == 2 and summary["parameters"] > 1000
+    # A preset holds its class count; info names the classes from the benchmark's data module.
+    status, out, _ = run(capsys, "info", "nucla-1.0", "--json")
+    labels = json.loads(out)["labels"]
+    assert status == 0 and len(labels) == 10 and labels[0] == "pick up with one hand"
 
 
 @pytest.mark.slow

@@ -129,6 +129,9 @@ def test_converted_weights_give_the_official_logits(dataset, variant, tmp_path):
     assert config.max_frames == 40 and config.intermediate_size == 32 and config.num_labels == 5
     assert config.classifier_head == ("mlp" if dataset == "ntu" else "linear")
     assert config.cross_attention_feed_forward == (dataset == "ntu")
+    # Label names come from the data modules (data/penn_action.py); NTU's are numbered. The preset names the layout.
+    assert config.id2label[0] == ("baseball_pitch" if dataset == "penn" else "action_0")
+    assert config.skeleton_layout == dataset
 
     # Every tensor lands where it should.
     ours = model.state_dict()

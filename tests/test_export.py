@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import tiny_config
 
 from hf_cascadeformer import (
-    CascadeFormerConfig,
     CascadeFormerFeatureExtractor,
     CascadeFormerForSequenceClassification,
     cli,
@@ -32,22 +32,6 @@ CASES = {
         "classifier_head": "mlp",
     },
 }
-
-
-def tiny_config(**overrides) -> CascadeFormerConfig:
-    settings = {
-        "num_joints": 5,
-        "num_channels": 3,
-        "num_persons": 2,
-        "max_frames": 24,
-        "hidden_size": 16,
-        "num_hidden_layers": 1,
-        "num_attention_heads": 2,
-        "intermediate_size": 32,
-        "num_labels": 3,
-    }
-    settings.update(overrides)
-    return CascadeFormerConfig(**settings)
 
 
 def tiny_classifier(**overrides) -> CascadeFormerForSequenceClassification:

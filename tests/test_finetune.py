@@ -166,3 +166,44 @@ def test_push_to_hub_and_load_back_in_a_fresh_process(hub_server, tmp_path):
     torch.testing.assert_close(torch.tensor(remote["logits"]), expected, rtol=1e-5, atol=1e-5)
     card = Path(output_dir / "README.md").read_text()
     assert "org/cascadeformer-ntu60" in card
+
+
+def test_label_smoothing_has_one_home_the_saved_config(tmp_path):
+    # --label_smoothing_factor (Trainer's name) becomes the model's config.label_smoothing; Trainer's own smoothing,
+    # which would pop the labels and leave the saved config misreporting the training, stays off.
+    finetuning.main(
+        ["--output-dir", str(tmp_path), "--max-steps", "1", "--batch-size", "8", "--num-frames", "16"]
+        + ["--label_smoothing_factor", "0.2", "--validation-fraction", "0"]
+    )
+    assert json.loads((tmp_path / "config.json").read_text())["label_smoothing"] == 0.2
+    (*_, args) = finetuning.parse_finetune_args(["--recipe", "nucla-cpu"])
+    assert args.label_smoothing_factor == 0.1  # the recipe's
+    run_args = finetuning._with_steps_from_data(args, 100, finetuning.FINETUNE_RECIPES["nucla-cpu"], True)
+    assert run_args.label_smoothing_factor == 0.0
+    # Without a recipe value or the flag, the model's config keeps its own (a preset's, a checkpoint's, --config's).
+    (model_args, _, _, plain) = finetuning.parse_finetune_args(["--preset", "ntu60-xsub-1.0"])
+    assert plain.label_smoothing_factor is None
+    geometry = common.DataGeometry(1, 25, 3, ("a", "b"))
+    recipe = finetuning.FINETUNE_RECIPES["embedded"]
+    with torch.device("meta"):
+        model, _ = finetuning._model_and_extractor(model_args, geometry, recipe, plain.label_smoothing_factor)
+        assert model.config.label_smoothing == 0.05
+        model, _ = finetuning._model_and_extractor(model_args, geometry, recipe, 0.0)
+        assert model.config.label_smoothing == 0.0
+
+
+def test_the_models_smoothed_loss_is_trainers():
+    # Moving the smoothing from Trainer's LabelSmoother into the model keeps the training loss.
+    from transformers.trainer_pt_utils import LabelSmoother
+
+    from hf_cascadeformer import CascadeFormerConfig, CascadeFormerForSequenceClassification
+
+    config = CascadeFormerConfig(
+        num_joints=5, max_frames=8, hidden_size=16, num_hidden_layers=1, num_attention_heads=2, num_labels=4
+    )
+    config.label_smoothing = 0.1
+    model = CascadeFormerForSequenceClassification(config).eval()
+    skeletons, labels = torch.randn(6, 8, 5, 3), torch.tensor([0, 1, 2, 3, -100, 1])
+    output = model(skeletons, labels=labels)
+    smoothed = LabelSmoother(epsilon=0.1)({"logits": output.logits}, labels)
+    torch.testing.assert_close(output.loss, smoothed)

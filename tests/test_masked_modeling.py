@@ -10,7 +10,7 @@ import textwrap
 
 import pytest
 import torch
-from conftest import WITHOUT_PACKAGE
+from conftest import WITHOUT_PACKAGE, tiny_config
 from transformers import AutoModelForPreTraining
 
 from hf_cascadeformer import (
@@ -21,7 +21,7 @@ from hf_cascadeformer import (
     CascadeFormerModel,
 )
 from hf_cascadeformer.linear_probe import extract_features, linear_probe, train_linear_probe
-from hf_cascadeformer.modeling_cascadeformer import gfp_covariance_loss, gfp_variance_loss
+from hf_cascadeformer.modeling_cascadeformer_objectives import gfp_covariance_loss, gfp_variance_loss
 
 
 @pytest.fixture(autouse=True)
@@ -35,17 +35,11 @@ def one_thread():
 
 
 def segment_config(**overrides) -> CascadeFormerConfig:
+    """The shared tiny model on joint-segment tokens, without dropout, with small decoders."""
     settings = {
-        "num_joints": 5,
-        "num_channels": 3,
-        "num_persons": 2,
-        "max_frames": 24,
         "token_layout": "joint_segment",
         "segment_length": 4,
-        "hidden_size": 16,
         "num_hidden_layers": 2,
-        "num_attention_heads": 2,
-        "intermediate_size": 32,
         "hidden_dropout_prob": 0.0,
         "attention_probs_dropout_prob": 0.0,
         "mask_ratio": 0.75,
@@ -55,10 +49,8 @@ def segment_config(**overrides) -> CascadeFormerConfig:
         "gfp_target_size": 8,
         "gfp_target_hidden_size": 16,
         "gfp_global_target_hidden_size": 32,
-        "num_labels": 3,
     }
-    settings.update(overrides)
-    return CascadeFormerConfig(**settings)
+    return tiny_config(**{**settings, **overrides})
 
 
 def random_clips(batch=3, persons=2, frames=16, joints=5, seed=0) -> torch.Tensor:
@@ -285,6 +277,50 @@ def test_objectives_refuse_the_wrong_token_layout():
         CascadeFormerForMaskedSkeletonModeling(segment_config(pretraining_objective="masked_joint"))
     with pytest.raises(ValueError, match="token_layout must be one of"):
         CascadeFormerConfig(token_layout="graph")
+
+
+def test_the_config_names_and_the_objective_registry_agree():
+    from hf_cascadeformer.configuration_cascadeformer import PRETRAINING_OBJECTIVES
+    from hf_cascadeformer.modeling_cascadeformer_objectives import (
+        PRETRAINING_OBJECTIVE_CLASSES,
+        PretrainingObjective,
+        register_objective,
+    )
+
+    assert tuple(PRETRAINING_OBJECTIVE_CLASSES) == PRETRAINING_OBJECTIVES
+    for name, cls in PRETRAINING_OBJECTIVE_CLASSES.items():
+        assert issubclass(cls, PretrainingObjective) and cls.name == name
+    with pytest.raises(ValueError, match="'contrastive'.*not listed in configuration_cascadeformer"):
+        register_objective("contrastive")(type("Contrastive", (PretrainingObjective,), {}))
+    with pytest.raises(ValueError, match="'gfp' is registered twice"):
+        register_objective("gfp")(type("AnotherGFP", (PretrainingObjective,), {}))
+
+
+@pytest.mark.parametrize(
+    ("objective", "layout", "token_mean"),
+    [("masked_joint", "frame", True), ("mamp", "joint_segment", True), ("gfp", "joint_segment", False)],
+)
+def test_the_objective_says_whether_its_loss_is_a_mean_over_masked_tokens(objective, layout, token_mean):
+    # What the data-parallel pretraining loop relies on (training/pretraining.py): for a token-mean loss, the two
+    # halves of a batch weighted by their masked-token counts give the whole batch's loss; GFP's batch statistics
+    # (covariance, variance) do not combine that way, and it says so.
+    torch.manual_seed(0)
+    model = CascadeFormerForMaskedSkeletonModeling(
+        segment_config(pretraining_objective=objective, token_layout=layout)
+    ).train()  # no dropout in segment_config; GFP's target networks then normalise with batch statistics
+    assert model.loss_is_token_mean is token_mean
+    clips = random_clips(batch=4, frames=16)
+    noise = torch.rand(4, 2, *model.mask_noise_shape(16), generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        whole = model(clips, noise=noise)
+        halves = [model(clips[part], noise=noise[part]) for part in (slice(0, 2), slice(2, 4))]
+    counts = [half.mask.sum().float() for half in halves]
+    weighted = sum(half.loss * count for half, count in zip(halves, counts, strict=True)) / sum(counts)
+    if token_mean:
+        torch.testing.assert_close(weighted, whole.loss, rtol=1e-5, atol=1e-6)
+    else:
+        weighted_covariance = sum(h.losses["covariance"] * c for h, c in zip(halves, counts, strict=True)) / sum(counts)
+        assert not torch.allclose(weighted_covariance, whole.losses["covariance"], rtol=1e-2)
 
 
 def _collate_all(dataset, collate) -> dict[str, torch.Tensor]:

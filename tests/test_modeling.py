@@ -6,6 +6,7 @@ import json
 
 import pytest
 import torch
+from conftest import tiny_config
 from transformers import AutoConfig, AutoModel, AutoModelForPreTraining, AutoModelForSequenceClassification
 
 from hf_cascadeformer import (
@@ -27,20 +28,9 @@ VARIANTS = [
 ]
 
 
-def tiny_config(**overrides) -> CascadeFormerConfig:
-    settings = {
-        "num_joints": 5,
-        "num_channels": 3,
-        "num_persons": 2,
-        "max_frames": 24,
-        "hidden_size": 20,
-        "num_hidden_layers": 2,
-        "num_attention_heads": 4,
-        "intermediate_size": 32,
-        "num_labels": 3,
-    }
-    settings.update(overrides)
-    return CascadeFormerConfig(**settings)
+def modeling_config(**overrides) -> CascadeFormerConfig:
+    """The shared tiny model, two layers at width 20 (a multiple of the 5 joints, for the split 1.2 embedding)."""
+    return tiny_config(**{"hidden_size": 20, "num_hidden_layers": 2, "num_attention_heads": 4, **overrides})
 
 
 def random_clips(batch=3, persons=2, frames=12, joints=5, channels=3, seed=0) -> torch.Tensor:
@@ -50,7 +40,7 @@ def random_clips(batch=3, persons=2, frames=12, joints=5, channels=3, seed=0) ->
 @pytest.mark.parametrize("variant", VARIANTS, ids=lambda v: "-".join(map(str, v.values())))
 @pytest.mark.parametrize("norm", ["pre", "post"])
 def test_every_variant_and_head_gives_the_documented_shapes(variant, norm):
-    config = tiny_config(**variant, layer_norm_position=norm)
+    config = modeling_config(**variant, layer_norm_position=norm)
     clips = random_clips()
     mask = torch.ones(3, 12, dtype=torch.long)
 
@@ -72,7 +62,7 @@ def test_every_variant_and_head_gives_the_documented_shapes(variant, norm):
     for cascade in (True, False):
         for head in ("linear", "mlp"):
             classifier = CascadeFormerForSequenceClassification(
-                tiny_config(**variant, layer_norm_position=norm, use_cascade=cascade, classifier_head=head)
+                modeling_config(**variant, layer_norm_position=norm, use_cascade=cascade, classifier_head=head)
             )
             out = classifier(clips, mask, labels=torch.tensor([0, 1, 2]))
             assert out.logits.shape == (3, 3)
@@ -81,8 +71,9 @@ def test_every_variant_and_head_gives_the_documented_shapes(variant, norm):
 
 
 def test_presets_match_the_official_parameter_counts():
-    # Official counts (fine-tuning model without decoder), REFERENCE section 6. The official N-UCLA head has 12
-    # outputs for 10 classes; ours has 10, which stays within 1%.
+    # The official checkpoints' counts (the fine-tuning model without the decoder; YusenPeng/CascadeFormerCheckpoints
+    # on the Hub, the state dicts convert_official.py reads). The official N-UCLA head has 12 outputs for 10
+    # classes; ours has 10, which stays within 1%.
     official = {
         "penn_action-1.0": 11_051_023,
         "penn_action-1.1": 11_319_331,
@@ -103,12 +94,23 @@ def test_presets_match_the_official_parameter_counts():
     assert sum(p.numel() for p in penn.parameters()) == 11_051_023
 
 
-def test_presets_cover_every_benchmark_and_variant_with_real_labels():
+def test_presets_cover_every_benchmark_and_variant_with_their_layout_and_class_count():
+    from hf_cascadeformer.data.skeletons import LAYOUTS
+
     for benchmark in ("penn_action", "nucla", "ntu60-xsub", "ntu60-xview"):
         for variant in ("1.0", "1.1", "1.2"):
             assert f"{benchmark}-{variant}" in PRESETS
+    # Every preset names a layout of data/skeletons.py that fits its skeletons; the label names live with the data
+    # modules (the dataset's ClassLabel gives them to a fine-tuned model), the presets keep the count.
+    for name in PRESETS:
+        config = CascadeFormerConfig.from_preset(name)
+        layout = LAYOUTS[config.skeleton_layout]
+        assert (layout.num_joints, layout.num_channels) == (config.num_joints, config.num_channels), name
+    counts = {"penn_action-1.0": 15, "nucla-1.2": 10, "ntu60-xview-1.1": 60, "ntu120-xset-gfp": 120}
+    for name, count in counts.items():
+        assert CascadeFormerConfig.from_preset(name).num_labels == count
     penn = CascadeFormerConfig.from_preset("penn_action-1.0")
-    assert penn.id2label[0] == "baseball_pitch" and penn.num_labels == 15
+    assert penn.skeleton_layout == "penn" and CascadeFormerConfig.from_preset("nucla-1.0").skeleton_layout == "nucla"
     assert penn.layer_norm_position == "post" and penn.hidden_act == "relu" and penn.intermediate_size == 2048
     ntu = CascadeFormerConfig.from_preset("ntu60-xsub-1.0", num_labels=60)
     assert ntu.classifier_head == "mlp" and ntu.cross_attention_feed_forward and ntu.label_smoothing == 0.05
@@ -117,7 +119,7 @@ def test_presets_cover_every_benchmark_and_variant_with_real_labels():
 
 
 def test_save_and_load_round_trip_gives_identical_logits_and_all_auto_classes(tmp_path):
-    config = tiny_config(id2label={0: "wave", 1: "clap", 2: "jump"}, label2id={"wave": 0, "clap": 1, "jump": 2})
+    config = modeling_config(id2label={0: "wave", 1: "clap", 2: "jump"}, label2id={"wave": 0, "clap": 1, "jump": 2})
     model = CascadeFormerForSequenceClassification(config).eval()
     clips = random_clips()
     expected = model(clips).logits
@@ -147,7 +149,7 @@ def test_save_and_load_round_trip_gives_identical_logits_and_all_auto_classes(tm
 
 
 def test_pretraining_checkpoint_loads_into_the_classifier_without_missing_encoder_keys(tmp_path):
-    pretrained = CascadeFormerForMaskedSkeletonModeling(tiny_config())
+    pretrained = CascadeFormerForMaskedSkeletonModeling(modeling_config())
     pretrained.save_pretrained(tmp_path)
     assert isinstance(AutoModelForPreTraining.from_pretrained(tmp_path), CascadeFormerForMaskedSkeletonModeling)
 
@@ -160,7 +162,7 @@ def test_pretraining_checkpoint_loads_into_the_classifier_without_missing_encode
 
 
 def test_padding_frames_do_not_change_the_logits():
-    model = CascadeFormerForSequenceClassification(tiny_config(layer_norm_position="post")).eval()
+    model = CascadeFormerForSequenceClassification(modeling_config(layer_norm_position="post")).eval()
     clips = random_clips(frames=10)
     padded = torch.cat([clips, 5 * torch.randn(3, 2, 7, 5, 3)], dim=2)  # padding filled with junk on purpose
     mask = torch.cat([torch.ones(3, 10), torch.zeros(3, 7)], dim=1).long()
@@ -172,7 +174,7 @@ def test_padding_frames_do_not_change_the_logits():
 
 
 def test_ragged_batch_matches_clips_run_one_by_one():
-    model = CascadeFormerForSequenceClassification(tiny_config()).eval()
+    model = CascadeFormerForSequenceClassification(modeling_config()).eval()
     clips = random_clips(frames=12)
     mask = torch.ones(3, 12, dtype=torch.long)
     mask[0, 5:] = 0
@@ -184,7 +186,7 @@ def test_ragged_batch_matches_clips_run_one_by_one():
 
 
 def test_sdpa_and_eager_attention_agree():
-    config = tiny_config(frame_embedding="spatial_attention")
+    config = modeling_config(frame_embedding="spatial_attention")
     model = CascadeFormerForSequenceClassification(config).eval()
     assert model.config._attn_implementation == "sdpa"
     clips = random_clips()
@@ -199,7 +201,7 @@ def test_sdpa_and_eager_attention_agree():
 
 
 def test_an_absent_second_person_changes_nothing():
-    model = CascadeFormerForSequenceClassification(tiny_config()).eval()
+    model = CascadeFormerForSequenceClassification(modeling_config()).eval()
     one_person = random_clips(persons=1)
     with_absent = torch.cat([one_person, torch.zeros_like(one_person)], dim=1)
     with torch.no_grad():
@@ -208,13 +210,13 @@ def test_an_absent_second_person_changes_nothing():
         torch.testing.assert_close(model(one_person[:, 0]).logits, reference, rtol=1e-6, atol=1e-6)
         # A present second person does count.
         assert not torch.allclose(model(random_clips(persons=2)).logits, reference)
-    hidden = CascadeFormerModel(tiny_config()).eval()(with_absent)
+    hidden = CascadeFormerModel(modeling_config()).eval()(with_absent)
     assert hidden.person_mask.tolist() == [[True, False]] * 3
     assert hidden.last_hidden_state[:, 1].abs().sum() == 0
 
 
 def test_a_single_frame_clip_works():
-    model = CascadeFormerForSequenceClassification(tiny_config()).eval()
+    model = CascadeFormerForSequenceClassification(modeling_config()).eval()
     assert model(random_clips(frames=1)).logits.shape == (3, 3)
 
 
@@ -234,7 +236,7 @@ def test_bone_and_motion_streams_are_computed_from_the_joints():
 
 
 def test_a_model_with_input_streams_ignores_padding_and_round_trips(tmp_path):
-    config = tiny_config(input_streams=["joint", "bone", "motion"], bone_parents=[0, 0, 1, 1, 3])
+    config = modeling_config(input_streams=["joint", "bone", "motion"], bone_parents=[0, 0, 1, 1, 3])
     model = CascadeFormerForSequenceClassification(config).eval()
     assert model.cascadeformer.embeddings.projection.in_features == 5 * 9
     clips = random_clips(frames=10)
@@ -272,7 +274,7 @@ def test_build_config_takes_the_bone_tree_from_the_skeleton_layout():
 )
 def test_bad_input_streams_are_refused(fields, message):
     with pytest.raises(ValueError, match=message):
-        tiny_config(**fields)
+        modeling_config(**fields)
 
 
 @pytest.mark.parametrize(
@@ -291,7 +293,7 @@ def test_bad_input_streams_are_refused(fields, message):
     ],
 )
 def test_bad_input_raises_a_value_error_naming_the_problem(skeletons, mask, message):
-    config = tiny_config()
+    config = modeling_config()
     for model in (
         CascadeFormerModel(config),
         CascadeFormerForSequenceClassification(config),
@@ -311,7 +313,7 @@ def test_invalid_config_values_are_refused():
 
 
 def test_masked_joint_mask_is_exact_seeded_and_never_on_padding():
-    model = CascadeFormerForMaskedSkeletonModeling(tiny_config(mask_ratio=0.3)).eval()  # no dropout noise
+    model = CascadeFormerForMaskedSkeletonModeling(modeling_config(mask_ratio=0.3)).eval()  # no dropout noise
     clips = random_clips()
     mask = torch.ones(3, 12, dtype=torch.long)
     mask[0, 7:] = 0
@@ -328,12 +330,12 @@ def test_masked_joint_mask_is_exact_seeded_and_never_on_padding():
     errors = (first.reconstruction - clips).pow(2).mean(-1)
     torch.testing.assert_close(first.loss, errors[first.mask].mean())
 
-    frame_masking = CascadeFormerForMaskedSkeletonModeling(tiny_config(mask_unit="frame"))(clips, seed=0).mask
+    frame_masking = CascadeFormerForMaskedSkeletonModeling(modeling_config(mask_unit="frame"))(clips, seed=0).mask
     assert (frame_masking.all(-1) | ~frame_masking.any(-1)).all()  # whole frames only
 
 
 def test_absent_persons_are_not_masked_or_scored():
-    model = CascadeFormerForMaskedSkeletonModeling(tiny_config()).eval()
+    model = CascadeFormerForMaskedSkeletonModeling(modeling_config()).eval()
     clips = random_clips(persons=1)
     out = model(torch.cat([clips, torch.zeros_like(clips)], dim=1), seed=0)
     assert not out.mask[:, 1].any() and out.mask[:, 0].any()
@@ -341,7 +343,7 @@ def test_absent_persons_are_not_masked_or_scored():
 
 
 def test_freezing_stage_one_keeps_its_weights():
-    model = CascadeFormerForSequenceClassification(tiny_config(freeze_encoder=True))
+    model = CascadeFormerForSequenceClassification(modeling_config(freeze_encoder=True))
     assert not any(p.requires_grad for p in model.cascadeformer.parameters())
     assert all(p.requires_grad for p in model.classifier.parameters())
     before = {k: v.clone() for k, v in model.cascadeformer.state_dict().items()}
@@ -355,7 +357,7 @@ def test_freezing_stage_one_keeps_its_weights():
 def test_gradient_checkpointing_gives_the_same_loss_and_gradients():
     torch.manual_seed(0)
     model = CascadeFormerForSequenceClassification(
-        tiny_config(hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+        modeling_config(hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
     )
     clips, labels = random_clips(), torch.tensor([0, 1, 2])
     model.train()
@@ -385,7 +387,7 @@ def _train(model, steps, batch) -> list[float]:
 
 def test_a_few_steps_lower_the_loss_of_both_heads():
     torch.manual_seed(0)
-    config = tiny_config(hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+    config = modeling_config(hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
     # Class-dependent motion, so the labels are learnable from the clips.
     labels = torch.arange(6) % 3
     time = torch.linspace(0, 1, 12)
@@ -433,14 +435,14 @@ def test_fast_dropout_keeps_the_rate_and_the_expectation():
 def test_attention_dropout_on_cpu_is_random_in_training_only():
     # With dropout on CPU, attention takes the eager path with the cheap mask; without dropout, SDPA and eager
     # give the same outputs in training mode, and in eval mode nothing is random.
-    config = tiny_config(attention_probs_dropout_prob=0.0, hidden_dropout_prob=0.0)
+    config = modeling_config(attention_probs_dropout_prob=0.0, hidden_dropout_prob=0.0)
     model = CascadeFormerForSequenceClassification(config).train()
     clips = random_clips(frames=12)
     eager = CascadeFormerForSequenceClassification(config).train()
     eager.load_state_dict(model.state_dict())
     eager.set_attn_implementation("eager")
     torch.testing.assert_close(model(clips).logits, eager(clips).logits, rtol=1e-5, atol=1e-5)
-    noisy = CascadeFormerForSequenceClassification(tiny_config(attention_probs_dropout_prob=0.5)).train()
+    noisy = CascadeFormerForSequenceClassification(modeling_config(attention_probs_dropout_prob=0.5)).train()
     assert not torch.equal(noisy(clips).logits, noisy(clips).logits)
     noisy.eval()
     torch.testing.assert_close(noisy(clips).logits, noisy(clips).logits, rtol=0, atol=0)
@@ -452,7 +454,7 @@ def test_packed_layers_give_the_padded_outputs_and_gradients(layer_norm_position
     # the valid tokens' outputs and every gradient equal those of the padded computation; padding outputs are 0.
     from hf_cascadeformer.modeling_cascadeformer import CascadeFormerEncoder
 
-    config = tiny_config(
+    config = modeling_config(
         layer_norm_position=layer_norm_position, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0
     )
     encoder = CascadeFormerEncoder(config, 2, 0.0)
@@ -473,3 +475,22 @@ def test_packed_layers_give_the_padded_outputs_and_gradients(layer_norm_position
     (padded.last_hidden_state * valid).sum().backward()
     for ours, theirs in zip(grads, [tokens.grad] + [p.grad for p in encoder.parameters()], strict=True):
         torch.testing.assert_close(ours, theirs, rtol=1e-5, atol=1e-6)
+
+
+def test_config_fields_are_dataclass_fields_written_once_and_old_fields_are_dropped():
+    import dataclasses
+
+    from hf_cascadeformer.configuration_cascadeformer import CONFIG_FIELDS
+
+    own = [field for field in dataclasses.fields(CascadeFormerConfig) if field.name in CONFIG_FIELDS]
+    assert [field.name for field in own] == list(CONFIG_FIELDS) and "skeleton_layout" in CONFIG_FIELDS
+    assert "decoder_type" not in CONFIG_FIELDS
+    defaults = CascadeFormerConfig()
+    for field in own:  # the dataclass default is the value a config gets (tuples become lists)
+        value = getattr(defaults, field.name)
+        assert value == (list(field.default) if isinstance(field.default, tuple) else field.default), field.name
+    # A config.json written before `decoder_type` was removed still loads, and saves without it.
+    old = CascadeFormerConfig.from_dict({**defaults.to_dict(), "decoder_type": "linear"})
+    assert not hasattr(old, "decoder_type") and "decoder_type" not in old.to_dict()
+    with pytest.raises(ValueError, match=r"config field hidden_size must be an integer, got '32' \(str\)"):
+        CascadeFormerConfig(hidden_size="32")

@@ -23,7 +23,8 @@ from hf_cascadeformer import (
 LOADER = WITHOUT_PACKAGE + textwrap.dedent(
     """
     import torch
-    from transformers import AutoFeatureExtractor, AutoModel, AutoModelForSequenceClassification
+    from transformers import AutoFeatureExtractor, AutoModel, AutoModelForPreTraining
+    from transformers import AutoModelForSequenceClassification
 
     path, clips_file = sys.argv[1], sys.argv[2]
     clips = torch.load(clips_file, weights_only=True)
@@ -35,11 +36,17 @@ LOADER = WITHOUT_PACKAGE + textwrap.dedent(
     classifier = AutoModelForSequenceClassification.from_pretrained(path, trust_remote_code=True).eval()
     base = AutoModel.from_pretrained(path, trust_remote_code=True).eval()
     extractor = AutoFeatureExtractor.from_pretrained(path, trust_remote_code=True)
+    # The pretraining head builds its objective from the objectives file, which must travel with every checkpoint.
+    pretraining = AutoModelForPreTraining.from_pretrained(path, trust_remote_code=True).eval()
     with torch.no_grad():
         result = {
             "classifier": type(classifier).__name__,
             "base": type(base).__name__,
             "extractor": type(extractor).__name__,
+            "pretraining": type(pretraining).__name__,
+            "objective": type(pretraining.objective).__name__,
+            "objective_module": type(pretraining.objective).__module__,
+            "pretraining_loss": float(pretraining(clips, seed=0).loss),
             "logits": classifier(clips).logits.tolist(),
             "hidden_sum": float(base(clips).last_hidden_state.sum()),
             "features": extractor([[[0.0, 1.0, 2.0]] * 5] * 3, return_tensors="pt")["skeletons"].shape[2],
@@ -60,6 +67,7 @@ def test_checkpoint_loads_with_trust_remote_code_without_the_package(tmp_path, s
     else:
         model = CascadeFormerForMaskedSkeletonModeling(config).eval()
     model.save_pretrained(tmp_path / "ckpt")
+    assert (tmp_path / "ckpt" / "modeling_cascadeformer_objectives.py").is_file()
     CascadeFormerFeatureExtractor.from_model_config(config, num_frames=8).save_pretrained(tmp_path / "ckpt")
     clips = torch.randn(2, 6, 5, 3)
     torch.save(clips, tmp_path / "clips.pt")
@@ -78,10 +86,17 @@ def test_checkpoint_loads_with_trust_remote_code_without_the_package(tmp_path, s
     assert remote["base"] == "CascadeFormerModel"
     assert remote["extractor"] == "CascadeFormerFeatureExtractor"
     assert remote["features"] == 8
+    assert remote["pretraining"] == "CascadeFormerForMaskedSkeletonModeling"
+    assert remote["objective"] == "MaskedJointReconstruction"
+    assert remote["objective_module"].startswith("transformers_modules.")  # the checkpoint's copy
 
     with torch.no_grad():
         hidden = model.cascadeformer(clips).last_hidden_state
     assert abs(remote["hidden_sum"] - float(hidden.sum())) < 1e-3
+    if saved_by == "pretraining":
+        with torch.no_grad():
+            expected_loss = float(model(clips, seed=0).loss)
+        assert abs(remote["pretraining_loss"] - expected_loss) < 1e-5
     if saved_by == "classifier":
         with torch.no_grad():
             expected = model(clips).logits

@@ -66,6 +66,9 @@ def _info(args: argparse.Namespace) -> None:
 
     if args.checkpoint in PRESETS:
         config = CascadeFormerConfig.from_preset(args.checkpoint)
+        names = _benchmark_label_names(args.checkpoint)
+        if names is not None and len(names) == config.num_labels:
+            config.id2label = dict(enumerate(names))  # presets hold the count; the names live in data/
     else:
         _check_model_reference(args.checkpoint)
         try:
@@ -93,6 +96,16 @@ def _info(args: argparse.Namespace) -> None:
         return
     for key, value in summary.items():
         print(f"{key:>16}: {value}")
+
+
+def _benchmark_label_names(preset: str) -> tuple[str, ...] | None:
+    """The class names of a preset's benchmark, from its data module."""
+    from .data.ntu import NTU60_ACTIONS, NTU120_ACTIONS
+    from .data.nucla import NUCLA_LABELS
+    from .data.penn_action import PENN_ACTION_LABELS
+
+    names = {"penn_action": PENN_ACTION_LABELS, "nucla": NUCLA_LABELS, "ntu60": NTU60_ACTIONS, "ntu120": NTU120_ACTIONS}
+    return names.get(preset.split("-")[0])
 
 
 # ----------------------------------------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ library.
 from __future__ import annotations
 
 import copy
-import inspect
+from dataclasses import fields
 from typing import Any
 
 from transformers import PreTrainedConfig
@@ -18,10 +18,15 @@ SPATIAL_ATTENTION_STYLES = ("project_back", "split")
 LAYER_NORM_POSITIONS = ("pre", "post")
 CLASSIFIER_HEADS = ("linear", "mlp")
 TOKEN_LAYOUTS = ("frame", "joint_segment")
+# The objectives' names; modeling_cascadeformer_objectives.py registers a class under each (and refuses others).
 PRETRAINING_OBJECTIVES = ("masked_joint", "mamp", "gfp")
 MASK_UNITS = ("joint", "frame")
-DECODER_TYPES = ("linear",)
 GFP_TARGET_INPUTS = ("motion", "coordinates")
+# CascadeFormer's variants are its frame embeddings (1.0, 1.1, 1.2 in the paper).
+VARIANT_FRAME_EMBEDDINGS = {"1.0": "linear", "1.1": "conv", "1.2": "spatial_attention"}
+# Fields of saved configs that no longer exist: dropped when such a config loads. `decoder_type` named the
+# masked-joint decoder, always one linear layer, and was never read.
+REMOVED_FIELDS = ("decoder_type",)
 
 # The largest coordinate magnitude any input may hold. Skeleton coordinates are metres (Kinect) or pixels (video
 # pose), far below it; values from about 1e19 up overflow float32 once squared (centring radii, layer norms), and a
@@ -63,6 +68,10 @@ class CascadeFormerConfig(PreTrainedConfig):
         num_persons (`int`, *optional*, defaults to 1):
             Maximum number of persons per clip. Persons are folded into the batch, encoded separately and averaged
             (over the persons actually present) before the classifier.
+        skeleton_layout (`str`, *optional*):
+            Name of the joint layout the model was trained on (a `SkeletonLayout` name of
+            `hf_cascadeformer/data/skeletons.py`: `"ntu"`, `"ntu_2d"`, `"nucla"` or `"penn"`), from which the
+            package takes the root joint, bones and left-right pairs. Every preset sets it; None when unknown.
         max_frames (`int`, *optional*, defaults to 64):
             Length of the learned temporal position table; the longest clip the model accepts. With joint-segment
             tokens the table holds `ceil(max_frames / segment_length)` segments.
@@ -138,7 +147,9 @@ class CascadeFormerConfig(PreTrainedConfig):
         classifier_dropout (`float`, *optional*, defaults to 0.3):
             Dropout of the MLP head.
         label_smoothing (`float`, *optional*, defaults to 0.0):
-            Label smoothing of the classification loss (0.05 on NTU in the paper).
+            Label smoothing of the classification loss (0.05 on NTU in the paper): the one place it is set, so a
+            saved config tells how its model was trained. Fine-tuning writes the recipe's value or
+            `--label_smoothing_factor` here and runs `Trainer` without its own label smoothing.
         freeze_encoder (`bool`, *optional*, defaults to `False`):
             Keep stage 1 frozen while fine-tuning (the paper's ablation; also the linear-probe setting).
         pretraining_objective (`str`, *optional*, defaults to `"masked_joint"`):
@@ -195,8 +206,6 @@ class CascadeFormerConfig(PreTrainedConfig):
             gamma: the standard deviation the variance hinge asks of every target dimension.
         mask_unit (`str`, *optional*, defaults to `"joint"`):
             `"joint"` masks (frame, joint) slots (the paper's choice); `"frame"` masks whole frames (its ablation).
-        decoder_type (`str`, *optional*, defaults to `"linear"`):
-            Reconstruction decoder: Linear(d -> J * C) on every frame token.
         id2label / label2id:
             The action names, as in every Transformers classification config.
     """
@@ -206,174 +215,132 @@ class CascadeFormerConfig(PreTrainedConfig):
     # classifier's pooled clip feature, so predictions are the logits alone. Pass `ignore_keys=[]` to keep it.
     keys_to_ignore_at_inference = ["pooled_output"]
 
-    def __init__(
-        self,
-        num_joints: int = 25,
-        num_channels: int = 3,
-        num_persons: int = 1,
-        max_frames: int = 64,
-        token_layout: str = "frame",
-        segment_length: int = 4,
-        frame_embedding: str = "linear",
-        input_streams: list[str] | tuple[str, ...] = ("joint",),
-        bone_parents: list[int] | tuple[int, ...] | None = None,
-        spatial_attention_style: str = "project_back",
-        spatial_num_attention_heads: int | None = None,
-        hidden_size: int = 256,
-        num_hidden_layers: int = 4,
-        num_attention_heads: int = 8,
-        intermediate_size: int = 1024,
-        hidden_act: str = "gelu",
-        hidden_dropout_prob: float = 0.1,
-        attention_probs_dropout_prob: float = 0.1,
-        layer_norm_position: str = "pre",
-        layer_norm_eps: float = 1e-5,
-        initializer_range: float = 0.02,
-        mask_padding_frames: bool = True,
-        use_cascade: bool = True,
-        cascade_num_hidden_layers: int | None = None,
-        cascade_hidden_dropout_prob: float | None = None,
-        cross_attention_num_heads: int | None = None,
-        cross_attention_dropout: float = 0.0,
-        cross_attention_feed_forward: bool = False,
-        classifier_head: str = "linear",
-        classifier_dropout: float = 0.3,
-        label_smoothing: float = 0.0,
-        freeze_encoder: bool = False,
-        pretraining_objective: str = "masked_joint",
-        mask_ratio: float = 0.3,
-        mask_unit: str = "joint",
-        decoder_type: str = "linear",
-        motion_aware_tau: float = 0.8,
-        decoder_hidden_size: int = 256,
-        decoder_num_hidden_layers: int = 3,
-        decoder_num_attention_heads: int | None = None,
-        decoder_intermediate_size: int | None = None,
-        gfp_pool_kernels: list[int] | tuple[int, ...] = (5, 10, 30),
-        gfp_global_token: bool = True,
-        gfp_decoder_num_hidden_layers: int = 2,
-        gfp_target_size: int = 256,
-        gfp_target_hidden_size: int = 512,
-        gfp_global_target_hidden_size: int = 2048,
-        gfp_target_input: str = "motion",
-        gfp_stop_gradient: bool = True,
-        gfp_prediction_weight: float = 5.0,
-        gfp_covariance_weight: float = 5.0,
-        gfp_variance_weight: float = 1.0,
-        gfp_variance_target: float = 1.0,
-        **kwargs: Any,
-    ):
-        _check_field_types(locals())
-        _check_choice("token_layout", token_layout, TOKEN_LAYOUTS)
-        _check_choice("frame_embedding", frame_embedding, FRAME_EMBEDDINGS)
-        _check_choice("spatial_attention_style", spatial_attention_style, SPATIAL_ATTENTION_STYLES)
-        _check_choice("layer_norm_position", layer_norm_position, LAYER_NORM_POSITIONS)
-        _check_choice("classifier_head", classifier_head, CLASSIFIER_HEADS)
-        _check_choice("pretraining_objective", pretraining_objective, PRETRAINING_OBJECTIVES)
-        _check_choice("mask_unit", mask_unit, MASK_UNITS)
-        _check_choice("gfp_target_input", gfp_target_input, GFP_TARGET_INPUTS)
-        _check_choice("decoder_type", decoder_type, DECODER_TYPES)
-        if hidden_size % num_attention_heads:
+    # The fields, each written once (transformers makes every config class a dataclass; the values are checked in
+    # `__post_init__`, with messages that name the field).
+    num_joints: int = 25
+    num_channels: int = 3
+    num_persons: int = 1
+    skeleton_layout: str | None = None
+    max_frames: int = 64
+    token_layout: str = "frame"
+    segment_length: int = 4
+    frame_embedding: str = "linear"
+    input_streams: list[str] | tuple[str, ...] = ("joint",)
+    bone_parents: list[int] | tuple[int, ...] | None = None
+    spatial_attention_style: str = "project_back"
+    spatial_num_attention_heads: int | None = None
+    hidden_size: int = 256
+    num_hidden_layers: int = 4
+    num_attention_heads: int = 8
+    intermediate_size: int = 1024
+    hidden_act: str = "gelu"
+    hidden_dropout_prob: float = 0.1
+    attention_probs_dropout_prob: float = 0.1
+    layer_norm_position: str = "pre"
+    layer_norm_eps: float = 1e-5
+    initializer_range: float = 0.02
+    mask_padding_frames: bool = True
+    use_cascade: bool = True
+    cascade_num_hidden_layers: int | None = None
+    cascade_hidden_dropout_prob: float | None = None
+    cross_attention_num_heads: int | None = None
+    cross_attention_dropout: float = 0.0
+    cross_attention_feed_forward: bool = False
+    classifier_head: str = "linear"
+    classifier_dropout: float = 0.3
+    label_smoothing: float = 0.0
+    freeze_encoder: bool = False
+    pretraining_objective: str = "masked_joint"
+    mask_ratio: float = 0.3
+    mask_unit: str = "joint"
+    motion_aware_tau: float = 0.8
+    decoder_hidden_size: int = 256
+    decoder_num_hidden_layers: int = 3
+    decoder_num_attention_heads: int | None = None
+    decoder_intermediate_size: int | None = None
+    gfp_pool_kernels: list[int] | tuple[int, ...] = (5, 10, 30)
+    gfp_global_token: bool = True
+    gfp_decoder_num_hidden_layers: int = 2
+    gfp_target_size: int = 256
+    gfp_target_hidden_size: int = 512
+    gfp_global_target_hidden_size: int = 2048
+    gfp_target_input: str = "motion"
+    gfp_stop_gradient: bool = True
+    gfp_prediction_weight: float = 5.0
+    gfp_covariance_weight: float = 5.0
+    gfp_variance_weight: float = 1.0
+    gfp_variance_target: float = 1.0
+
+    def __post_init__(self, **kwargs: Any) -> None:
+        _check_field_types({name: getattr(self, name) for name in CONFIG_FIELDS})
+        _check_choice("token_layout", self.token_layout, TOKEN_LAYOUTS)
+        _check_choice("frame_embedding", self.frame_embedding, FRAME_EMBEDDINGS)
+        _check_choice("spatial_attention_style", self.spatial_attention_style, SPATIAL_ATTENTION_STYLES)
+        _check_choice("layer_norm_position", self.layer_norm_position, LAYER_NORM_POSITIONS)
+        _check_choice("classifier_head", self.classifier_head, CLASSIFIER_HEADS)
+        _check_choice("pretraining_objective", self.pretraining_objective, PRETRAINING_OBJECTIVES)
+        _check_choice("mask_unit", self.mask_unit, MASK_UNITS)
+        _check_choice("gfp_target_input", self.gfp_target_input, GFP_TARGET_INPUTS)
+        if self.hidden_size % self.num_attention_heads:
             raise ValueError(
-                f"hidden_size ({hidden_size}) must be divisible by num_attention_heads ({num_attention_heads})"
+                f"hidden_size ({self.hidden_size}) must be divisible by num_attention_heads "
+                f"({self.num_attention_heads})"
             )
-        if frame_embedding == "spatial_attention" and spatial_attention_style == "split" and hidden_size % num_joints:
+        if (
+            self.frame_embedding == "spatial_attention"
+            and self.spatial_attention_style == "split"
+            and self.hidden_size % self.num_joints
+        ):
             raise ValueError(
-                f"the 'split' spatial attention embedding needs hidden_size ({hidden_size}) divisible by "
-                f"num_joints ({num_joints})"
+                f"the 'split' spatial attention embedding needs hidden_size ({self.hidden_size}) divisible by "
+                f"num_joints ({self.num_joints})"
             )
-        input_streams = [str(stream) for stream in input_streams]
-        unknown = [stream for stream in input_streams if stream not in INPUT_STREAMS]
-        if not input_streams or unknown or len(set(input_streams)) != len(input_streams):
-            raise ValueError(f"input_streams must be distinct names from {INPUT_STREAMS}, got {input_streams}")
-        if input_streams != ["joint"] and token_layout != "frame":
-            raise ValueError(f"input_streams {input_streams} need token_layout='frame', got {token_layout!r}")
-        if bone_parents is not None:
-            bone_parents = [int(parent) for parent in bone_parents]
-            if len(bone_parents) != num_joints or not all(0 <= parent < num_joints for parent in bone_parents):
+        self.input_streams = [str(stream) for stream in self.input_streams]
+        unknown = [stream for stream in self.input_streams if stream not in INPUT_STREAMS]
+        if not self.input_streams or unknown or len(set(self.input_streams)) != len(self.input_streams):
+            raise ValueError(f"input_streams must be distinct names from {INPUT_STREAMS}, got {self.input_streams}")
+        if self.input_streams != ["joint"] and self.token_layout != "frame":
+            raise ValueError(f"input_streams {self.input_streams} need token_layout='frame', got {self.token_layout!r}")
+        if self.bone_parents is not None:
+            self.bone_parents = [int(parent) for parent in self.bone_parents]
+            if len(self.bone_parents) != self.num_joints or not all(
+                0 <= parent < self.num_joints for parent in self.bone_parents
+            ):
                 raise ValueError(
-                    f"bone_parents must hold one joint index in [0, {num_joints}) per joint, got {bone_parents}"
+                    f"bone_parents must hold one joint index in [0, {self.num_joints}) per joint, "
+                    f"got {self.bone_parents}"
                 )
-        if "bone" in input_streams and bone_parents is None:
+        if "bone" in self.input_streams and self.bone_parents is None:
             raise ValueError("the 'bone' input stream needs bone_parents (the parent joint of every joint)")
-        if not 0.0 < mask_ratio < 1.0:
-            raise ValueError(f"mask_ratio must be in (0, 1), got {mask_ratio}")
-        for name, value in (("num_joints", num_joints), ("num_channels", num_channels)):
+        if not 0.0 < self.mask_ratio < 1.0:
+            raise ValueError(f"mask_ratio must be in (0, 1), got {self.mask_ratio}")
+        for name, value in (("num_joints", self.num_joints), ("num_channels", self.num_channels)):
             if value < 1:
                 raise ValueError(f"{name} must be positive, got {value}")
-        if num_persons < 1 or max_frames < 1:
-            raise ValueError(f"num_persons and max_frames must be positive, got {num_persons}, {max_frames}")
-        if segment_length < 1:
-            raise ValueError(f"segment_length must be positive, got {segment_length}")
-        if motion_aware_tau < 0:
-            raise ValueError(f"motion_aware_tau must be non-negative, got {motion_aware_tau}")
-        decoder_heads = decoder_num_attention_heads or num_attention_heads
-        if decoder_hidden_size % decoder_heads:
+        if self.num_persons < 1 or self.max_frames < 1:
+            raise ValueError(f"num_persons and max_frames must be positive, got {self.num_persons}, {self.max_frames}")
+        if self.segment_length < 1:
+            raise ValueError(f"segment_length must be positive, got {self.segment_length}")
+        if self.motion_aware_tau < 0:
+            raise ValueError(f"motion_aware_tau must be non-negative, got {self.motion_aware_tau}")
+        decoder_heads = self.decoder_num_attention_heads or self.num_attention_heads
+        if self.decoder_hidden_size % decoder_heads:
             raise ValueError(
-                f"decoder_hidden_size ({decoder_hidden_size}) must be divisible by the decoder heads ({decoder_heads})"
+                f"decoder_hidden_size ({self.decoder_hidden_size}) must be divisible by the decoder heads "
+                f"({decoder_heads})"
             )
-        gfp_pool_kernels = [int(k) for k in gfp_pool_kernels]
-        if any(k < 1 for k in gfp_pool_kernels) or not (gfp_pool_kernels or gfp_global_token):
+        self.gfp_pool_kernels = [int(k) for k in self.gfp_pool_kernels]
+        if any(k < 1 for k in self.gfp_pool_kernels) or not (self.gfp_pool_kernels or self.gfp_global_token):
             raise ValueError(
-                f"gfp_pool_kernels must be positive and GFP needs at least one level, got {gfp_pool_kernels} "
-                f"with gfp_global_token={gfp_global_token}"
+                f"gfp_pool_kernels must be positive and GFP needs at least one level, got {self.gfp_pool_kernels} "
+                f"with gfp_global_token={self.gfp_global_token}"
             )
-
-        self.num_joints = num_joints
-        self.num_channels = num_channels
-        self.num_persons = num_persons
-        self.max_frames = max_frames
-        self.token_layout = token_layout
-        self.segment_length = segment_length
-        self.frame_embedding = frame_embedding
-        self.input_streams = input_streams
-        self.bone_parents = bone_parents
-        self.spatial_attention_style = spatial_attention_style
-        self.spatial_num_attention_heads = spatial_num_attention_heads
-        self.hidden_size = hidden_size
-        self.num_hidden_layers = num_hidden_layers
-        self.num_attention_heads = num_attention_heads
-        self.intermediate_size = intermediate_size
-        self.hidden_act = hidden_act
-        self.hidden_dropout_prob = hidden_dropout_prob
-        self.attention_probs_dropout_prob = attention_probs_dropout_prob
-        self.layer_norm_position = layer_norm_position
-        self.layer_norm_eps = layer_norm_eps
-        self.initializer_range = initializer_range
-        self.mask_padding_frames = mask_padding_frames
-        self.use_cascade = use_cascade
-        self.cascade_num_hidden_layers = cascade_num_hidden_layers
-        self.cascade_hidden_dropout_prob = cascade_hidden_dropout_prob
-        self.cross_attention_num_heads = cross_attention_num_heads
-        self.cross_attention_dropout = cross_attention_dropout
-        self.cross_attention_feed_forward = cross_attention_feed_forward
-        self.classifier_head = classifier_head
-        self.classifier_dropout = classifier_dropout
-        self.label_smoothing = label_smoothing
-        self.freeze_encoder = freeze_encoder
-        self.pretraining_objective = pretraining_objective
-        self.mask_ratio = mask_ratio
-        self.mask_unit = mask_unit
-        self.decoder_type = decoder_type
-        self.motion_aware_tau = motion_aware_tau
-        self.decoder_hidden_size = decoder_hidden_size
-        self.decoder_num_hidden_layers = decoder_num_hidden_layers
-        self.decoder_num_attention_heads = decoder_num_attention_heads
-        self.decoder_intermediate_size = decoder_intermediate_size
-        self.gfp_pool_kernels = gfp_pool_kernels
-        self.gfp_global_token = gfp_global_token
-        self.gfp_decoder_num_hidden_layers = gfp_decoder_num_hidden_layers
-        self.gfp_target_size = gfp_target_size
-        self.gfp_target_hidden_size = gfp_target_hidden_size
-        self.gfp_global_target_hidden_size = gfp_global_target_hidden_size
-        self.gfp_target_input = gfp_target_input
-        self.gfp_stop_gradient = gfp_stop_gradient
-        self.gfp_prediction_weight = gfp_prediction_weight
-        self.gfp_covariance_weight = gfp_covariance_weight
-        self.gfp_variance_weight = gfp_variance_weight
-        self.gfp_variance_target = gfp_variance_target
+        for name in REMOVED_FIELDS:
+            kwargs.pop(name, None)
+        if self.skeleton_layout is not None and not isinstance(self.skeleton_layout, str):
+            raise ValueError(f"skeleton_layout must be a layout name or None, got {self.skeleton_layout!r}")
         kwargs.setdefault("auto_map", copy.deepcopy(AUTO_MAP))
-        super().__init__(**kwargs)
+        super().__post_init__(**kwargs)
 
     @property
     def custom_pipelines(self) -> dict[str, Any]:
@@ -447,8 +414,9 @@ def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
         raise ValueError(f"{name} must be one of {choices}, got {value!r}")
 
 
-# The paper's checkpoints (REFERENCE section 2 and 6): PyTorch `nn.TransformerEncoderLayer` defaults (post-LN,
-# ReLU, feed-forward 2048, dropout 0.1), 4 + 4 layers at width 256 on Penn Action and N-UCLA.
+# The paper's checkpoints (Peng & Yilmaz, arXiv 2509.00692, and the official code that convert_official.py reads):
+# PyTorch `nn.TransformerEncoderLayer` defaults (post-LN, ReLU, feed-forward 2048, dropout 0.1), 4 + 4 layers at
+# width 256 on Penn Action and N-UCLA.
 _PAPER_LAYERS = {
     "layer_norm_position": "post",
     "hidden_act": "relu",
@@ -457,53 +425,19 @@ _PAPER_LAYERS = {
     "attention_probs_dropout_prob": 0.1,
 }
 
-PENN_ACTION_LABELS = (
-    "baseball_pitch",
-    "baseball_swing",
-    "bench_press",
-    "bowl",
-    "clean_and_jerk",
-    "golf_swing",
-    "jump_rope",
-    "jumping_jacks",
-    "pullup",
-    "pushup",
-    "situp",
-    "squat",
-    "strum_guitar",
-    "tennis_forehand",
-    "tennis_serve",
-)
-NUCLA_LABELS = (
-    "pick up with one hand",
-    "pick up with two hands",
-    "drop trash",
-    "walk around",
-    "sit down",
-    "stand up",
-    "donning",
-    "doffing",
-    "throw",
-    "carry",
-)
-
-
-def _labels(names: tuple[str, ...] | int) -> dict[str, Any]:
-    if isinstance(names, int):
-        return {"num_labels": names}
-    return {"id2label": dict(enumerate(names)), "label2id": {n: i for i, n in enumerate(names)}}
-
 
 def _penn(variant: str) -> dict[str, Any]:
     return {
         **_PAPER_LAYERS,
-        **_labels(PENN_ACTION_LABELS),
+        # Presets hold the class count only; the names come from the dataset (`hf_cascadeformer/data/`).
+        "num_labels": 15,
+        "skeleton_layout": "penn",
         "num_joints": 13,
         "num_channels": 2,
         "num_persons": 1,
         # The official 1.0 position table holds 1000 frames, 1.1 and 1.2 hold 2048 (Penn clips are 18-663 frames).
         "max_frames": 1000 if variant == "1.0" else 2048,
-        "frame_embedding": _VARIANT_EMBEDDING[variant],
+        "frame_embedding": VARIANT_FRAME_EMBEDDINGS[variant],
         "spatial_attention_style": "project_back",
         "hidden_size": 256,
         "num_hidden_layers": 4,
@@ -514,7 +448,8 @@ def _penn(variant: str) -> dict[str, Any]:
 def _nucla(variant: str) -> dict[str, Any]:
     return {
         **_penn(variant),
-        **_labels(NUCLA_LABELS),
+        "num_labels": 10,
+        "skeleton_layout": "nucla",
         "num_joints": 20,
         "num_channels": 3,
         "max_frames": 2048,
@@ -531,13 +466,14 @@ def _ntu(protocol: str, variant: str) -> dict[str, Any]:
     return {
         **_PAPER_LAYERS,
         **size,
-        **_labels(60),
+        "num_labels": 60,
+        "skeleton_layout": "ntu",
         "num_joints": 25,
         "num_channels": 3,
         # The official code keeps one person (largest absolute coordinate sum); two are folded into the batch here.
         "num_persons": 1,
         "max_frames": 64,
-        "frame_embedding": _VARIANT_EMBEDDING[variant],
+        "frame_embedding": VARIANT_FRAME_EMBEDDINGS[variant],
         "spatial_attention_style": "split",
         "spatial_num_attention_heads": 4,
         "cascade_hidden_dropout_prob": 0.2,
@@ -549,13 +485,18 @@ def _ntu(protocol: str, variant: str) -> dict[str, Any]:
     }
 
 
-_VARIANT_EMBEDDING = {"1.0": "linear", "1.1": "conv", "1.2": "spatial_attention"}
+# The fields CascadeFormer adds to `PreTrainedConfig`'s (what a `--config` file of overrides may set).
+_BASE_FIELDS = {field.name for field in fields(PreTrainedConfig)}
+CONFIG_FIELDS: tuple[str, ...] = tuple(
+    field.name for field in fields(CascadeFormerConfig) if field.name not in _BASE_FIELDS
+)
 
-# The scalar fields' types, read from `CascadeFormerConfig.__init__`'s annotations (strings here).
+# The scalar fields' types, read from the dataclass annotations (strings here).
 _FIELD_TYPES: dict[str, type] = {}
 _OPTIONAL_FIELDS: set[str] = set()
-for _name, _parameter in inspect.signature(CascadeFormerConfig.__init__).parameters.items():
-    _annotation = str(_parameter.annotation).replace(" ", "")
+for _field in fields(CascadeFormerConfig):
+    _name = _field.name
+    _annotation = str(_field.type).replace(" ", "")
     _base = _annotation.removesuffix("|None")
     if _base in ("int", "float", "bool"):
         _FIELD_TYPES[_name] = {"int": int, "float": float, "bool": bool}[_base]
@@ -563,7 +504,7 @@ for _name, _parameter in inspect.signature(CascadeFormerConfig.__init__).paramet
             _OPTIONAL_FIELDS.add(_name)
 
 PRESETS: dict[str, dict[str, Any]] = {}
-for _variant in _VARIANT_EMBEDDING:
+for _variant in VARIANT_FRAME_EMBEDDINGS:
     PRESETS[f"penn_action-{_variant}"] = _penn(_variant)
     PRESETS[f"nucla-{_variant}"] = _nucla(_variant)
     PRESETS[f"ntu60-xsub-{_variant}"] = _ntu("xsub", _variant)
@@ -571,13 +512,15 @@ for _variant in _VARIANT_EMBEDDING:
 
 
 def _masked_skeleton_modeling(benchmark: str, objective: str) -> dict[str, Any]:
-    """The MAMP / GFP encoder (REFERENCE section 3): 120 frames, segments of 4 frames x 25 joints = 750 tokens,
-    width 256, 8 pre-LN layers, 8 heads, MLP 1024, no dropout while pretraining, both persons folded into the batch.
-    MAMP's decoder has 3 layers on NTU-60 and 5 on NTU-120; its masking temperature is 0.80 on NTU-60, 0.75 on
-    NTU-120. The cascading classifier on top is this package's addition (neither paper has it)."""
+    """The MAMP / GFP encoder (Mao et al., ICCV 2023; Sun et al., arXiv 2509.03609): 120 frames, segments of 4
+    frames x 25 joints = 750 tokens, width 256, 8 pre-LN layers, 8 heads, MLP 1024, no dropout while pretraining,
+    both persons folded into the batch. MAMP's decoder has 3 layers on NTU-60 and 5 on NTU-120; its masking
+    temperature is 0.80 on NTU-60, 0.75 on NTU-120. The cascading classifier on top is this package's addition
+    (neither paper has it)."""
     ntu120 = benchmark.startswith("ntu120")
     return {
-        **_labels(120 if ntu120 else 60),
+        "num_labels": 120 if ntu120 else 60,
+        "skeleton_layout": "ntu",
         "num_joints": 25,
         "num_channels": 3,
         "num_persons": 2,

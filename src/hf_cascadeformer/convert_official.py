@@ -22,6 +22,8 @@ import torch
 
 from .configuration_cascadeformer import PRESETS, CascadeFormerConfig
 from .data.errors import UserInputError
+from .data.nucla import NUCLA_LABELS
+from .data.penn_action import PENN_ACTION_LABELS
 from .feature_extraction_cascadeformer import CascadeFormerFeatureExtractor
 from .hub import add_pipeline_code
 from .modeling_cascadeformer import CascadeFormerForSequenceClassification
@@ -155,9 +157,8 @@ def infer_config(
     if layer_ffn is not None:
         fields["intermediate_size"] = layer_ffn.shape[0]
     # Keep real names when the head has exactly the preset's classes; otherwise (N-UCLA's 12 outputs for 10
-    # classes) name the extra outputs so the config stays consistent.
-    labels = fields.pop("id2label", None) or {}
-    fields.pop("label2id", None)
+    # classes) name the extra outputs so the config stays consistent. The names live with the data modules.
+    labels = dict(enumerate({"penn": PENN_ACTION_LABELS, "nucla": NUCLA_LABELS}.get(dataset, ())))
     fields.pop("num_labels", None)
     names = (
         [labels.get(i, f"unused_{i}") for i in range(num_labels)]

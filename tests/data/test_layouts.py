@@ -184,6 +184,7 @@ def test_a_second_25_joint_format_keeps_its_own_bones_flip_pairs_and_root(body25
         defaults={"hidden_size": 16, "num_hidden_layers": 1, "num_attention_heads": 2, "max_frames": 16},
         overrides={"input_streams": ["joint", "bone"]},
     )
+    assert config.skeleton_layout == "openpose_body25"  # the data's layout, saved with the model
     parents = BODY_25.parents()
     assert config.bone_parents == [joint if parent < 0 else parent for joint, parent in enumerate(parents)]
     assert config.bone_parents[BODY_25.joint_index("left_wrist")] == BODY_25.joint_index("left_elbow")
@@ -233,6 +234,14 @@ def test_registering_keeps_names_unique(body25):
 
 # ------------------------------------------------------------------------------------------------------------
 # The feature extractor's root joint
+
+
+def test_build_config_names_the_datas_layout_not_the_presets():
+    two_d = DataGeometry.of(tiny_dataset(25, 2, layout="ntu_2d"))
+    assert build_config(two_d, "ntu60-xsub-1.0").skeleton_layout == "ntu_2d"  # the preset says "ntu"
+    assert build_config(DataGeometry.of(tiny_dataset(25, 3)), "penn_action-1.0").skeleton_layout == "ntu"
+    custom = build_config(DataGeometry.of(tiny_dataset(5, 3)), "penn_action-1.0")
+    assert custom.skeleton_layout is None  # no layout has 5 joints: the config names none
 
 
 def test_the_extractor_file_knows_the_built_in_layouts_root_joints():

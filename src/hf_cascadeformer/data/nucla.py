@@ -21,6 +21,7 @@ from .benchmark import Benchmark, BuildPlan, find_raw_files
 from .errors import SkeletonFileError, coordinate_problem
 from .skeletons import NUCLA_LAYOUT
 
+# The action names, in label order: the one list of them in the package (the config presets hold only their count).
 NUCLA_LABELS: tuple[str, ...] = (
     "pick up with one hand",
     "pick up with two hands",
@@ -33,8 +34,8 @@ NUCLA_LABELS: tuple[str, ...] = (
     "throw",
     "carry",
 )
+NUCLA_ACTIONS: tuple[str, ...] = NUCLA_LABELS
 """Action names (Wang et al., CVPR 2014); index ``i`` is label ``i + 1`` of the JSON files."""
-NUCLA_ACTIONS: tuple[str, ...] = NUCLA_LABELS  # the name the parser and the tests have always used
 
 NUCLA_ACTION_IDS: dict[int, int] = {1: 1, 2: 2, 3: 3, 4: 4, 5: 5, 6: 6, 8: 7, 9: 8, 11: 9, 12: 10}
 """The action number ``AA`` of a file name ``aAA_...`` -> the 1-based ``label`` stored in the file."""

@@ -23,8 +23,7 @@ from .benchmark import Benchmark, BuildPlan, find_raw_files
 from .errors import SkeletonFileError, coordinate_problem
 from .skeletons import PENN_LAYOUT
 
-# The 15 action names as the ``action`` key of the annotation files spells them, in alphabetical order: label i is
-# PENN_ACTION_LABELS[i].
+# The action names, in label order: the one list of them in the package (the config presets hold only their count).
 PENN_ACTION_LABELS: tuple[str, ...] = (
     "baseball_pitch",
     "baseball_swing",
@@ -42,7 +41,7 @@ PENN_ACTION_LABELS: tuple[str, ...] = (
     "tennis_forehand",
     "tennis_serve",
 )
-PENN_ACTIONS: tuple[str, ...] = PENN_ACTION_LABELS  # the name the parser and the tests have always used
+PENN_ACTIONS: tuple[str, ...] = PENN_ACTION_LABELS
 PENN_JOINTS: tuple[str, ...] = PENN_LAYOUT.joint_names
 
 PENN_NUM_CHANNELS = PENN_LAYOUT.num_channels  # image pixels (x, y)

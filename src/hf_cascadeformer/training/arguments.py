@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 import torch
 from transformers import TrainingArguments
 
-from ..configuration_cascadeformer import PRESETS
+from ..configuration_cascadeformer import PRESETS, PRETRAINING_OBJECTIVES, VARIANT_FRAME_EMBEDDINGS
 from .common import EMBEDDED_2D_DATASET, EMBEDDED_DATASET
-from .recipes import BENCHMARK_RECIPES, FINETUNE_RECIPES, VALIDATION_PROTOCOLS, VARIANT_EMBEDDINGS
+from .recipes import BENCHMARK_RECIPES, FINETUNE_RECIPES, VALIDATION_PROTOCOLS
 
 
 def _spellings(name: str) -> list[str]:
@@ -116,7 +116,14 @@ class FinetuneTrainingArguments(TrainingArguments):
         default=None,
         metadata={"help": "linear warm-up steps (an int), or a share of all steps (a float < 1) [the recipe's share]"},
     )
-    label_smoothing_factor: float | None = field(default=None, metadata={"help": "[the recipe's, else 0]"})
+    # Not Trainer's label smoothing (which takes the labels away from the model): `finetune` writes it into the
+    # model's `config.label_smoothing`, so the saved config tells how the model was trained.
+    label_smoothing_factor: float | None = field(
+        default=None,
+        metadata={
+            "help": "label smoothing, written into the model's config.label_smoothing [the recipe's, else the config's]"
+        },
+    )
     lr_scheduler_type: str = field(default="cosine", metadata={"help": "learning-rate schedule"})
     eval_strategy: str = field(
         default="steps", metadata={"help": "when to validate (needs a validation split; 'no' without one)"}
@@ -182,7 +189,7 @@ class FinetuneTrainingArguments(TrainingArguments):
             "weight_decay": recipe["weight_decay"],
             "per_device_train_batch_size": recipe["batch_size"],
             "num_train_epochs": recipe["num_epochs"],
-            "label_smoothing_factor": recipe.get("label_smoothing", 0.0),
+            "label_smoothing_factor": recipe.get("label_smoothing"),
         }
         for name, value in from_recipe.items():
             if getattr(self, name) is None:
@@ -214,7 +221,8 @@ class PretrainArguments:
 
     output_dir: str = field(default="runs/pretrain", metadata={"help": "where checkpoints and the model go"})
     objective: str | None = field(
-        default=None, metadata={"help": "pretraining objective (config.pretraining_objective): masked_joint, mamp, gfp"}
+        default=None,
+        metadata={"help": "pretraining objective (config.pretraining_objective)", "choices": PRETRAINING_OBJECTIVES},
     )
     preset: str | None = field(
         default=None, metadata={"help": "a named paper configuration", "choices": sorted(PRESETS)}
@@ -316,7 +324,7 @@ class RecipeArguments:
         },
     )
     variant: str | None = field(
-        default=None, metadata={"help": "CascadeFormer variant", "choices": sorted(VARIANT_EMBEDDINGS)}
+        default=None, metadata={"help": "CascadeFormer variant", "choices": sorted(VARIANT_FRAME_EMBEDDINGS)}
     )
     objective: str | None = field(
         default=None, metadata={"help": "pretraining objective", "choices": ["masked_joint", "gfp"]}

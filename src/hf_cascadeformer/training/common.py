@@ -4,7 +4,6 @@ fractions, building a model config that fits the data, and the bookkeeping of ru
 from __future__ import annotations
 
 import difflib
-import inspect
 import json
 import shutil
 import warnings
@@ -16,7 +15,7 @@ from typing import Any
 import datasets
 import torch
 
-from ..configuration_cascadeformer import PRESETS, CascadeFormerConfig
+from ..configuration_cascadeformer import CONFIG_FIELDS, PRESETS, CascadeFormerConfig
 from ..data.errors import UserInputError
 from ..data.features import LABEL_COLUMN, SKELETON_COLUMN, layout_name_of
 from ..data.skeletons import SkeletonLayout, resolve_layout
@@ -109,7 +108,7 @@ def load_config_overrides(path: str | None) -> dict[str, Any]:
     if not isinstance(overrides, dict):
         raise ValueError(f"config file {file} must hold a JSON object of CascadeFormerConfig fields")
     # `PretrainedConfig` keeps unknown keyword arguments as attributes, so a misspelt field would silently do nothing.
-    known = set(inspect.signature(CascadeFormerConfig.__init__).parameters) - {"self", "kwargs"}
+    known = set(CONFIG_FIELDS)
     unknown = sorted(set(overrides) - known)
     if unknown:
         hints = [
@@ -128,8 +127,9 @@ def build_config(
     defaults: Mapping[str, Any] | None = None,
     overrides: Mapping[str, Any] | None = None,
 ) -> CascadeFormerConfig:
-    """A config that fits the data: preset (or `defaults`), then `overrides`, then the data's geometry and labels
-    (and the skeleton layout's bone tree when the `"bone"` input stream is asked for)."""
+    """A config that fits the data: preset (or `defaults`), then `overrides`, then the data's geometry, labels and
+    skeleton layout name (`None` for a joint set no layout describes), and the layout's bone tree when the `"bone"`
+    input stream is asked for."""
     fields: dict[str, Any] = dict(PRESETS[preset]) if preset else dict(defaults or {})
     fields.update(overrides or {})
     fields.pop("num_labels", None)
@@ -140,6 +140,10 @@ def build_config(
         id2label=dict(enumerate(geometry.class_names)),
         label2id={name: index for index, name in enumerate(geometry.class_names)},
     )
+    try:  # the data's layout, not the preset's: a preset's benchmark may be built in 2D, or another format
+        fields["skeleton_layout"] = layout_for(geometry).name
+    except ValueError:  # a custom joint set (an unknown name or joint count)
+        fields["skeleton_layout"] = None
     if "bone" in fields.get("input_streams", ()) and fields.get("bone_parents") is None:
         parents = layout_for(geometry).parents()
         fields["bone_parents"] = [joint if parent < 0 else parent for joint, parent in enumerate(parents)]
@@ -156,14 +160,22 @@ def check_geometry(config: CascadeFormerConfig, geometry: DataGeometry, source: 
         )
 
 
-def parameter_groups(model: Any, weight_decay: float) -> list[dict[str, Any]]:
-    """AdamW groups: weight decay on weight matrices only, not on biases, norms or learned embeddings/tokens."""
+def decayed_parameter_names(model: torch.nn.Module) -> list[str]:
+    """The parameters weight decay applies to: weight matrices (two or more dimensions), except what the model's
+    `no_weight_decay()` names (learned embedding tables and mask tokens; timm's convention). Biases and norm
+    weights have one dimension."""
+    excluded = set(model.no_weight_decay()) if hasattr(model, "no_weight_decay") else set()
+    return [name for name, parameter in model.named_parameters() if parameter.ndim >= 2 and name not in excluded]
+
+
+def parameter_groups(model: torch.nn.Module, weight_decay: float) -> list[dict[str, Any]]:
+    """AdamW groups: `weight_decay` on `decayed_parameter_names(model)`, none on the rest; frozen parameters are
+    left out."""
+    decayed = set(decayed_parameter_names(model))
     decay, no_decay = [], []
     for name, parameter in model.named_parameters():
-        if not parameter.requires_grad:
-            continue
-        is_embedding_table = name.endswith(("position_embeddings", "mask_token", "joint_embeddings"))
-        (no_decay if parameter.ndim < 2 or is_embedding_table else decay).append(parameter)
+        if parameter.requires_grad:
+            (decay if name in decayed else no_decay).append(parameter)
     return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
 
 

@@ -43,6 +43,7 @@ from .common import (
     check_geometry,
     check_model_reference,
     check_output_dir,
+    decayed_parameter_names,
     earlier_run_files,
     latest_complete_checkpoint,
     layout_for,
@@ -59,6 +60,15 @@ from .console import classification_summary, per_class_recall, use_console_callb
 from .recipes import FINETUNE_RECIPES
 
 FINETUNE_ARGUMENTS = (ModelArguments, DataArguments, FinetuneArguments, FinetuneTrainingArguments)
+
+
+class CascadeFormerTrainer(Trainer):
+    """`Trainer` whose optimiser decays the parameters pretraining's does (`decayed_parameter_names`: the model's
+    `no_weight_decay()` and no 1-D parameters), instead of Trainer's name patterns, which decay the learned position
+    embeddings."""
+
+    def get_decay_parameter_names(self, model: Any) -> list[str]:
+        return decayed_parameter_names(model)
 
 
 def parse_finetune_args(
@@ -111,7 +121,7 @@ def finetune(
     geometry = DataGeometry.of(dataset_dict["train"])
     dataset_dict = dataset_dict.with_format("numpy")
 
-    model, extractor = _model_and_extractor(model_args, geometry, recipe)
+    model, extractor = _model_and_extractor(model_args, geometry, recipe, training_args.label_smoothing_factor)
     train_dataset = dataset_dict["train"]
     if not finetune_args.no_augmentation:
         augment = make_train_transform(
@@ -122,7 +132,7 @@ def finetune(
     run_args = _with_steps_from_data(training_args, len(dataset_dict["train"]), recipe, select)
     if run_args.bf16:
         warn_if_bf16_is_slow(run_args.device)
-    trainer = Trainer(
+    trainer = CascadeFormerTrainer(
         model=model,
         args=run_args,
         train_dataset=train_dataset,
@@ -203,9 +213,12 @@ def finetune(
 
 
 def _model_and_extractor(
-    model_args: ModelArguments, geometry: DataGeometry, recipe: dict[str, Any]
+    model_args: ModelArguments, geometry: DataGeometry, recipe: dict[str, Any], label_smoothing: float | None = None
 ) -> tuple[Any, CascadeFormerFeatureExtractor]:
     overrides = load_config_overrides(model_args.config)
+    if label_smoothing is not None:
+        # Label smoothing has one home, the model's config (see `_with_steps_from_data`).
+        overrides["label_smoothing"] = label_smoothing
     if model_args.no_cascade:
         overrides["use_cascade"] = False
     if model_args.freeze_encoder:
@@ -248,7 +261,9 @@ def _with_steps_from_data(
     total_steps = args.max_steps if args.max_steps > 0 else math.ceil(steps_per_epoch * args.num_train_epochs)
     unset = set(args.steps_from_data)
     eval_every = args.eval_steps if "eval_steps" not in unset else max(1, min(steps_per_epoch, total_steps))
-    changes: dict[str, Any] = {"push_to_hub": False}
+    # Trainer's own label smoothing stays off: with it on, Trainer pops the labels and smooths outside the model,
+    # and the saved config would misreport how the model was trained. `finetune` set `config.label_smoothing`.
+    changes: dict[str, Any] = {"push_to_hub": False, "label_smoothing_factor": 0.0}
     if "warmup_steps" in unset:
         changes["warmup_steps"] = round(recipe["warmup_ratio"] * total_steps)
     if "eval_steps" in unset:

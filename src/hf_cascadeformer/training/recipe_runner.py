@@ -26,6 +26,7 @@ import datasets
 import numpy as np
 from transformers import HfArgumentParser
 
+from ..configuration_cascadeformer import VARIANT_FRAME_EMBEDDINGS
 from ..data.builders import load_benchmark, run_cli
 from .arguments import (
     DataArguments,
@@ -45,7 +46,6 @@ from .recipes import (
     FINETUNE_RECIPES,
     GFP_FIELDS,
     VALIDATION_PROTOCOLS,
-    VARIANT_EMBEDDINGS,
     BenchmarkRecipe,
     StratifiedFraction,
 )
@@ -117,7 +117,7 @@ def restart_stage(folder: Path) -> Path:
 def model_fields(args: RecipeArguments, recipe: BenchmarkRecipe) -> dict[str, Any]:
     """The model's config fields: the fine-tuning recipe's size, the variant, the pretraining objective."""
     fields = dict(FINETUNE_RECIPES[recipe.finetune_recipe]["model"])
-    fields["frame_embedding"] = VARIANT_EMBEDDINGS[args.variant or recipe.variant]
+    fields["frame_embedding"] = VARIANT_FRAME_EMBEDDINGS[args.variant or recipe.variant]
     if not args.no_pretraining and (args.objective or recipe.objective) == "gfp":
         fields.update(GFP_FIELDS, decoder_hidden_size=fields["hidden_size"])
     if args.no_cascade:

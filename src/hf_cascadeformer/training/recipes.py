@@ -110,7 +110,7 @@ class BenchmarkRecipe:
 
     builder: str  # a benchmark of `data.builders.BENCHMARKS` (dataset_scripts/<builder>.py)
     finetune_recipe: str  # a name in FINETUNE_RECIPES (model size, optimiser, augmentation, epochs)
-    variant: str  # CascadeFormer variant (frame embedding), a key of VARIANT_EMBEDDINGS
+    variant: str  # CascadeFormer variant, a key of configuration_cascadeformer.VARIANT_FRAME_EMBEDDINGS
     objective: str | None  # pretraining objective ("masked_joint" or "gfp"); None: fine-tune from scratch
     pretrain_epochs: int
     pretrain_learning_rate: float
@@ -162,6 +162,5 @@ BENCHMARK_RECIPES: dict[str, BenchmarkRecipe] = {
     ),
 }
 
-VARIANT_EMBEDDINGS = {"1.0": "linear", "1.1": "conv", "1.2": "spatial_attention"}
 # Joint-segment tokens for GFP: 4-frame segments, MAMP's masking; the width follows the recipe's model.
 GFP_FIELDS = {"token_layout": "joint_segment", "segment_length": 4, "pretraining_objective": "gfp"}
