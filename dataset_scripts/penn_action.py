@@ -10,28 +10,12 @@ DIR is the Penn_Action folder (with ``labels/``) or ``labels/`` itself. The spli
 in each file. Joints are 13 pixel (x, y) pairs; a ``visibility`` column (frames, 13) marks invisible joints,
 whose coordinates are kept as annotated.
 
-Writes a ``DatasetDict`` with ``train`` and ``test`` splits and its dataset card ``README.md`` to OUT; load it
-with ``hf_cascadeformer.data.builders.load_benchmark(OUT)``. Common options: ``--push-to-hub ORG/NAME``
-uploads it as the Hub configuration named by ``--config``; ``--num-proc N`` sets the parsing processes;
-``--strict`` stops at the first malformed file (by default malformed files are reported and skipped).
-``--help`` lists everything.
+Writes a ``DatasetDict`` (``train`` / ``test``) and its dataset card to OUT; load it with
+``hf_cascadeformer.data.builders.load_benchmark(OUT)``. ``--help`` lists every option (the same for every
+script: ``hf_cascadeformer/data/dataset_cli.py``; ``cascadeformer prepare`` runs the same code).
 """
 
-from __future__ import annotations
-
-import importlib.util
-import sys
-from collections.abc import Sequence
-from pathlib import Path
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    from hf_cascadeformer.data.builders import run_cli
-
-    return run_cli("penn_action", argv)
-
-
 if __name__ == "__main__":
-    if importlib.util.find_spec("hf_cascadeformer") is None:  # a source checkout that is not installed
-        sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-    sys.exit(main())
+    from _entry import run  # dataset_scripts/_entry.py: the entry point every dataset script shares
+
+    raise SystemExit(run("penn_action"))

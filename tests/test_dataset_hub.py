@@ -26,6 +26,7 @@ LOAD = textwrap.dedent(
     print(json.dumps({
         "splits": {name: len(split) for name, split in loaded.items()},
         "names": loaded["train"].features["label"].names,
+        "layout": loaded["train"].features["skeleton"].id,
         "first": train[0]["skeleton"].tolist(),
         "first_id": str(train[0]["sample_id"]),
         "card": open(card).read(),
@@ -56,6 +57,7 @@ def test_nucla_push_to_hub_and_load_dataset_round_trip(hub_server, shared_data, 
     remote = json.loads(loaded.stdout.strip().splitlines()[-1])
     assert remote["splits"] == {"train": 1020}  # the test view is not in ../shared/data, so only train is pushed
     assert remote["names"][0] == "pick up with one hand" and len(remote["names"]) == 10
+    assert remote["layout"] == "nucla"  # the skeleton layout name survives the Hub (data.features.layout_name_of)
     assert "1020" in remote["card"].replace(",", "")
     # The Hub card keeps datasets' own metadata (configs, dataset_info) and gains the benchmark's licence and tags.
     card = DatasetCard(remote["card"]).data

@@ -258,6 +258,7 @@ def _render_clip(args: argparse.Namespace) -> None:
     _check_clip_path(args.clip)
     clip, metadata = load_clip(args.clip)
     title = args.title if args.title is not None else metadata["sample_id"]
+    layout = _clip_layout(args.layout or metadata.get("skeleton_layout"), clip, args.clip)
     importance = mask = None
     if args.model:
         model, extractor = _load_model_and_extractor(args.model)
@@ -282,12 +283,24 @@ def _render_clip(args: argparse.Namespace) -> None:
                 joint_mask=mask,
                 title=title,
                 max_frames=args.max_frames,
+                layout=layout,
             )
         else:
             written = render_clip_strip(
-                clip, output, num_panels=args.panels, importance=importance, joint_mask=mask, title=title
+                clip, output, num_panels=args.panels, importance=importance, joint_mask=mask, title=title, layout=layout
             )
         print(f"wrote {written}")
+
+
+def _clip_layout(name: str | None, clip: Any, path: str) -> Any:
+    """The skeleton layout a clip is drawn with: the one named (checked against the clip), else by joint count."""
+    from .data.skeletons import resolve_layout
+
+    _, _, joints, channels = clip.shape
+    try:
+        return resolve_layout(name, joints, channels)
+    except (KeyError, ValueError) as error:
+        raise UserError(f"{path}: {error}") from None
 
 
 def _render_curves(args: argparse.Namespace) -> None:
@@ -319,7 +332,7 @@ def _render_confusion(args: argparse.Namespace) -> None:
 def _load_model_and_extractor(checkpoint: str) -> tuple[Any, Any]:
     from transformers import AutoFeatureExtractor, AutoModelForSequenceClassification
 
-    from .feature_extraction_cascadeformer import CascadeFormerFeatureExtractor
+    from .data.model_inputs import feature_extractor_for
 
     _check_model_reference(checkpoint)
     _quiet_transformers()
@@ -330,7 +343,7 @@ def _load_model_and_extractor(checkpoint: str) -> tuple[Any, Any]:
     try:
         extractor = AutoFeatureExtractor.from_pretrained(checkpoint)
     except OSError:
-        extractor = CascadeFormerFeatureExtractor.from_model_config(model.config)
+        extractor = feature_extractor_for(model.config)
     return model, extractor
 
 
@@ -339,7 +352,8 @@ def _load_model_and_extractor(checkpoint: str) -> tuple[Any, Any]:
 
 
 def _prepare(argv: Sequence[str]) -> int:
-    from .data.builders import BENCHMARKS, run_cli
+    from .data.benchmarks import BENCHMARKS
+    from .data.dataset_cli import run_cli
 
     names = ", ".join(BENCHMARKS)
     usage = (
@@ -450,6 +464,11 @@ def _add_render(commands: Any) -> None:
     clip.add_argument("--max-frames", type=int, default=None, help="GIF: at most this many evenly spaced frames")
     clip.add_argument("--panels", type=int, default=8, help="PNG strip: number of frames shown [%(default)s]")
     clip.add_argument("--title", default=None, help="title [the sample name]")
+    clip.add_argument(
+        "--layout",
+        default=None,
+        help="skeleton layout whose bones are drawn (ntu, ntu_2d, nucla, penn) [the clip file's, else by joints]",
+    )
     clip.set_defaults(handler=_render_clip)
 
     curves = kinds.add_parser(

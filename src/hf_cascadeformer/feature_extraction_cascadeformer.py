@@ -16,6 +16,10 @@ from transformers.feature_extraction_utils import BatchFeature, FeatureExtractio
 from .configuration_cascadeformer import MAX_ABS_COORDINATE
 
 CENTERINGS = ("first_frame", "per_frame", "none")
+# The root joint of each built-in skeleton layout, for configs that name one (`skeleton_layout`). The layouts live in
+# hf_cascadeformer/data/skeletons.py, which this file cannot import (it travels with checkpoints without the package's
+# data code); tests/data/test_layouts.py keeps this table equal to them. Other layouts are passed as `layout=`.
+BUILTIN_LAYOUT_ROOT_JOINTS = {"ntu": 1, "ntu_2d": 1, "nucla": 1, "penn": 0}
 RESAMPLINGS = ("pad", "interpolate")
 
 
@@ -43,7 +47,8 @@ class CascadeFormerFeatureExtractor(FeatureExtractionMixin):
         max_frames (`int`, defaults to 64): the longest clip the model accepts.
         resampling (`str`, defaults to `"pad"`): `"pad"` or `"interpolate"` (see above).
         centering (`str`, defaults to `"first_frame"`): `"first_frame"`, `"per_frame"` or `"none"`.
-        root_joint (`int`, defaults to 1): joint to centre on (0-based; 1 is NTU's spine middle).
+        root_joint (`int`, defaults to 1): joint to centre on (0-based; 1 is NTU's spine middle); the skeleton
+            layout's `root_joint` (`hf_cascadeformer/data/skeletons.py`), saved with the extractor.
         scale_normalization (`bool`, defaults to `False`): scale each clip to unit radius around the root.
         facing_joints (`tuple[int, int]`, *optional*): for 3D clips, two joints across the body (e.g. the hips,
             `(16, 12)` for NTU and N-UCLA: right, left) whose line in the first present frame is turned about the
@@ -99,16 +104,44 @@ class CascadeFormerFeatureExtractor(FeatureExtractionMixin):
         self.facing_joints = facing_joints
 
     @classmethod
-    def from_model_config(cls, config: Any, **overrides: Any) -> CascadeFormerFeatureExtractor:
-        """A feature extractor matching a `CascadeFormerConfig` (joints, channels, persons, frames)."""
+    def from_model_config(cls, config: Any, layout: Any = None, **overrides: Any) -> CascadeFormerFeatureExtractor:
+        """A feature extractor matching a `CascadeFormerConfig` (joints, channels, persons, frames) and a skeleton
+        layout (its root joint, the joint clips are centred on).
+
+        The root joint is data of the skeleton layout. It is taken from, in order: `overrides["root_joint"]`; `layout`,
+        any object with `name`, `num_joints` and `root_joint` (a `hf_cascadeformer.data.skeletons.SkeletonLayout`;
+        `hf_cascadeformer.data.model_inputs.feature_extractor_for` looks it up from the config's `skeleton_layout`);
+        the built-in layout the config names (`BUILTIN_LAYOUT_ROOT_JOINTS`); and, only for a config that names no
+        layout (saved before layouts were named, or a custom joint set), the former rule: joint 1 (NTU RGB+D's spine
+        middle) for 25 joints, else joint 0. A config that names another layout but comes without it is a
+        `ValueError`: its joint count cannot say which joint is the root (OpenPose BODY_25 has 25 joints too).
+        """
+        layout_name = getattr(config, "skeleton_layout", None)
         settings = {
             "num_joints": config.num_joints,
             "num_channels": config.num_channels,
             "num_persons": config.num_persons,
             "num_frames": min(64, config.max_frames),
             "max_frames": config.max_frames,
-            "root_joint": 1 if config.num_joints == 25 else 0,
         }
+        if layout is not None:
+            if layout.num_joints != config.num_joints:
+                raise ValueError(
+                    f"skeleton layout {layout.name!r} has {layout.num_joints} joints, the config {config.num_joints}"
+                )
+            if layout_name is not None and layout_name != layout.name:
+                raise ValueError(f"the config names skeleton layout {layout_name!r}, not {layout.name!r}")
+            settings["root_joint"] = layout.root_joint
+        elif "root_joint" not in overrides:
+            if layout_name in BUILTIN_LAYOUT_ROOT_JOINTS:
+                settings["root_joint"] = BUILTIN_LAYOUT_ROOT_JOINTS[layout_name]
+            elif layout_name is not None:
+                raise ValueError(
+                    f"the config names skeleton layout {layout_name!r}: pass its root joint (layout= or root_joint=; "
+                    "hf_cascadeformer.data.model_inputs.feature_extractor_for does)"
+                )
+            else:
+                settings["root_joint"] = 1 if config.num_joints == 25 else 0
         settings.update(overrides)
         return cls(**settings)
 

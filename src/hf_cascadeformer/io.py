@@ -37,6 +37,8 @@ CLIP_FORMATS: dict[str, str] = {
 """Supported file suffixes and what they hold."""
 
 _ARRAY_KEYS = ("skeletons", "skeleton")
+# The skeleton layout (data/skeletons.py) of each benchmark format; plain arrays (json, npy, npz) name none.
+_FORMAT_LAYOUTS = {"ntu": "ntu", "penn_action": "penn", "nucla": "nucla"}
 
 
 class UnsupportedClipFormatError(ValueError):
@@ -45,7 +47,8 @@ class UnsupportedClipFormatError(ValueError):
 
 def load_clip(path: str | Path, max_persons: int = 2) -> tuple[np.ndarray, dict[str, Any]]:
     """Read one clip: ``(frames, persons, joints, channels)`` float32 and metadata (at least ``format``, ``source``,
-    ``sample_id``, ``num_frames`` and ``num_persons``; the benchmark readers add theirs, e.g. ``label``).
+    ``sample_id``, ``num_frames`` and ``num_persons``; the benchmark readers add theirs, e.g. ``label``, and the
+    ``skeleton_layout`` name of their joint order; a plain array has none).
 
     ``max_persons`` only applies to NTU files, whose denoising keeps the most active bodies.
     """
@@ -68,6 +71,8 @@ def load_clip(path: str | Path, max_persons: int = 2) -> tuple[np.ndarray, dict[
     else:
         clip, metadata = _load_numpy(path)
     metadata.setdefault("sample_id", path.name.removesuffix(path.suffix))
+    if metadata["format"] in _FORMAT_LAYOUTS:  # a benchmark's own file: its reader knows the joint order
+        metadata["skeleton_layout"] = _FORMAT_LAYOUTS[metadata["format"]]
     metadata["source"] = str(path)
     metadata["num_frames"] = int(clip.shape[0])
     metadata["num_persons"] = int(np.any(clip != 0, axis=(0, 2, 3)).sum())

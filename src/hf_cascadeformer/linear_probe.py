@@ -22,6 +22,7 @@ from torch import nn
 
 from .data.collator import SkeletonCollator
 from .data.features import LABEL_COLUMN, SKELETON_COLUMN
+from .data.model_inputs import feature_extractor_for
 from .feature_extraction_cascadeformer import CascadeFormerFeatureExtractor
 from .modeling_cascadeformer import CascadeFormerModel, CascadeFormerPreTrainedModel
 
@@ -54,7 +55,7 @@ def extract_features(
 
     `data` is a dataset of rows (`skeleton` `(frames, persons, joints, channels)` and `label`, e.g. a split of
     `load_synthetic_dataset()`), batched here with `feature_extractor` (default: the model config's own,
-    `CascadeFormerFeatureExtractor.from_model_config`), or an iterable of ready batches with `skeletons`,
+    `data.model_inputs.feature_extractor_for`), or an iterable of ready batches with `skeletons`,
     `attention_mask` and `labels`. Each feature is the encoder's `pooler_output`: tokens averaged over valid time
     steps and joints, then over the persons present.
     """
@@ -64,7 +65,7 @@ def extract_features(
     if isinstance(data, Mapping):
         raise ValueError("pass a dataset split (e.g. dataset['train']) or an iterable of batches, not a mapping")
     if hasattr(data, "features") and hasattr(data, "with_format"):  # a datasets.Dataset of rows
-        extractor = feature_extractor or CascadeFormerFeatureExtractor.from_model_config(encoder.config)
+        extractor = feature_extractor or feature_extractor_for(encoder.config)
         batches: Iterable[Mapping[str, Any]] = _dataset_batches(data, SkeletonCollator(extractor), batch_size)
     else:
         batches = data

@@ -65,7 +65,10 @@ class SkeletonActionRecognitionPipeline(Pipeline):
                     f"the {TASK} pipeline needs a feature extractor for a {self.model.config.model_type!r} model; "
                     "pass feature_extractor=..."
                 )
-            self.feature_extractor = CascadeFormerFeatureExtractor.from_model_config(self.model.config)
+            try:
+                self.feature_extractor = CascadeFormerFeatureExtractor.from_model_config(self.model.config)
+            except ValueError as error:  # a config naming a skeleton layout: its root joint is not in the config
+                raise ValueError(f"{error}; or pass feature_extractor=... to the {TASK} pipeline") from None
 
     def _sanitize_parameters(self, top_k: int | None = None, num_frames: int | None = None, **unused: Any):
         if unused:

@@ -1,7 +1,8 @@
 """Pictures of clips and results. matplotlib is an optional extra: `pip install "hf-cascadeformer[viz]"`.
 
 * :func:`render_clip_gif` / :func:`render_clip_strip`: a clip as an animated GIF or a row of frames (PNG), drawn
-  with its dataset's bone graph (chosen from the joint count: NTU 25, N-UCLA 20, Penn Action 13), one colour per
+  with the bones of its skeleton layout (`layout=`, a `SkeletonLayout` or its name; without one, the built-in layout
+  its joint count implies, `data.skeletons.legacy_layout`: NTU 25, N-UCLA 20, Penn Action 13), one colour per
   person, optionally coloured by a per-frame importance (:func:`frame_importance`: the classifier's stage-1
   attention) or marking the masked joints of masked pretraining.
 * :func:`plot_training_curves`: losses, metrics and learning rate of a run folder (`trainer_state.json` of
@@ -22,14 +23,13 @@ from typing import Any
 
 import numpy as np
 
-from .data.skeletons import NTU_2D_LAYOUT, NTU_LAYOUT, NUCLA_LAYOUT, PENN_LAYOUT, SkeletonLayout
+from .data.skeletons import SkeletonLayout, get_layout, legacy_layout
 
 PERSON_COLORS = ("#1f5fbf", "#f07d00", "#2ca02c", "#9b3fbf")
 """Bone colour of person 0, 1, ...: blue, orange, green, purple."""
 MASKED_COLOR = "#d62728"
 IMPORTANCE_COLORMAP = "plasma"
 
-_LAYOUTS_BY_JOINTS = {20: NUCLA_LAYOUT, 13: PENN_LAYOUT}  # 25 joints: NTU_LAYOUT in 3D, NTU_2D_LAYOUT in 2D
 _TIMING_KEYS = ("runtime", "samples_per_second", "steps_per_second", "epoch")
 
 
@@ -52,14 +52,9 @@ def require_matplotlib() -> Any:
 
 
 def layout_for_clip(num_joints: int, num_channels: int) -> SkeletonLayout:
-    """The bone graph of a clip, known from its joints and channels (NTU 25 in 3D or 2D, N-UCLA 20, Penn 13)."""
-    if num_joints == 25:
-        return NTU_LAYOUT if num_channels == 3 else NTU_2D_LAYOUT
-    if num_joints in _LAYOUTS_BY_JOINTS:
-        return _LAYOUTS_BY_JOINTS[num_joints]
-    raise ValueError(
-        f"no known skeleton layout has {num_joints} joints (known: 25 NTU RGB+D, 20 N-UCLA, 13 Penn Action)"
-    )
+    """The layout of a clip given without one: `data.skeletons.legacy_layout` (NTU 25 in 3D or 2D, N-UCLA 20, Penn
+    13). A clip of any other joint set (a second 25-joint format too) must be drawn with its own `layout=`."""
+    return legacy_layout(num_joints, num_channels)
 
 
 def project_clip(clip: np.ndarray, y_down: bool | None = None) -> np.ndarray:
@@ -128,7 +123,7 @@ def render_clip_gif(
     joint_mask: np.ndarray | None = None,
     title: str | None = None,
     max_frames: int | None = None,
-    layout: SkeletonLayout | None = None,
+    layout: SkeletonLayout | str | None = None,
     y_down: bool | None = None,
     size: float = 4.0,
     dpi: int = 80,
@@ -142,7 +137,8 @@ def render_clip_gif(
         joint_mask: boolean `(frames, joints)` (every person) or `(persons, frames, joints)`, True = masked: masked
             joints are drawn as red crosses and their bones grey and dashed.
         max_frames: keep at most this many evenly spaced frames.
-        layout: the bone graph; chosen from the joint count when omitted.
+        layout: the skeleton layout (or its name, `data.skeletons.get_layout`) whose bones are drawn; omitted, the
+            built-in layout of the clip's joint count (:func:`layout_for_clip`).
         size, dpi: figure width in inches and its resolution.
 
     Returns the path. The GIF has one frame per (kept) clip frame and loops.
@@ -179,7 +175,7 @@ def render_clip_strip(
     importance: np.ndarray | None = None,
     joint_mask: np.ndarray | None = None,
     title: str | None = None,
-    layout: SkeletonLayout | None = None,
+    layout: SkeletonLayout | str | None = None,
     y_down: bool | None = None,
     panel_size: float = 2.0,
     dpi: int = 100,
@@ -215,11 +211,13 @@ class _Scene:
         clip: np.ndarray,
         importance: np.ndarray | None,
         joint_mask: np.ndarray | None,
-        layout: SkeletonLayout | None,
+        layout: SkeletonLayout | str | None,
         y_down: bool | None,
     ):
         clip = _as_clip(clip)
         self.num_frames, self.num_persons, num_joints, channels = clip.shape
+        if isinstance(layout, str):
+            layout = get_layout(layout)
         self.layout = layout or layout_for_clip(num_joints, channels)
         if self.layout.num_joints != num_joints:
             raise ValueError(f"layout {self.layout.name!r} has {self.layout.num_joints} joints, the clip {num_joints}")

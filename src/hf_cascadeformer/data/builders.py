@@ -12,27 +12,26 @@ The flow is the same for every benchmark:
 5. :func:`load_benchmark` is the one call training code uses to get the ``DatasetDict`` back, from a local
    folder or from the Hub.
 
-:data:`BENCHMARKS` describes each benchmark as data (classes, protocols, licence, citation, how its raw files
-are found and read) and :func:`run_cli` is the command-line interface of the scripts in ``dataset_scripts/``.
+A :class:`~hf_cascadeformer.data.benchmark.Benchmark` describes one benchmark as data (layout, classes,
+protocols, licence, citation, how its raw files are found and read); each ``data/<benchmark>.py`` exports its own,
+and ``data/benchmarks.py`` lists them in :data:`~hf_cascadeformer.data.benchmarks.BENCHMARKS`. The dataset card is
+rendered by ``data/cards.py`` and the command line of the scripts in ``dataset_scripts/`` is
+``data/dataset_cli.py``. Names that moved stay importable from here (``Benchmark``, ``BuildPlan``, ``BuildError``,
+``find_raw_files``, ``BENCHMARKS``, ``run_cli``, ``render_card``, ...).
 """
 
 from __future__ import annotations
 
-import argparse
 import collections
-import functools
+import importlib
 import json
 import multiprocessing
-import os
 import re
 import shutil
-import sys
 import tempfile
-import time
 import traceback
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -42,75 +41,14 @@ from datasets.arrow_writer import ArrowWriter
 from huggingface_hub import DatasetCard, DatasetCardData
 
 from ..hub import is_local_reference
+from .benchmark import Benchmark, BuildError, BuildPlan, ClipLoader, SplitRule, find_raw_files
 from .errors import SkeletonFileError, UserInputError
-from .features import LABEL_COLUMN, SKELETON_COLUMN, skeleton_features
-from .ntu import (
-    NTU60_ACTIONS,
-    NTU120_ACTIONS,
-    NTU_NUM_JOINTS,
-    load_ntu_clip,
-    ntu_split,
-    read_missing_skeleton_list,
-)
-from .nucla import NUCLA_ACTIONS, NUCLA_NUM_CHANNELS, NUCLA_NUM_JOINTS, load_nucla_clip, nucla_split
-from .penn_action import PENN_ACTIONS, PENN_JOINTS, PENN_NUM_CHANNELS, load_penn_clip, penn_split
-from .pku_mmd import (
-    PKU_MMD_I_ACTIONS,
-    PKU_MMD_II_ACTIONS,
-    PKU_MMD_NUM_JOINTS,
-    PKU_MMD_NUM_PERSONS,
-    cut_pku_instances,
-    read_pku_labels,
-    read_pku_skeleton,
-    read_pku_split,
-)
+from .features import LABEL_COLUMN, SKELETON_COLUMN
 
 SPLITS = ("train", "test")
 CARD_FILENAME = "README.md"
 # Marks the hidden sibling folders a build works in; a leftover one (killed build) is removed by the next run.
 PARTIAL_MARKER = ".partial-"
-
-Clip = tuple[np.ndarray, dict[str, Any]]
-ClipLoader = Callable[[Any], "Clip | list[Clip]"]
-SplitRule = Callable[[Mapping[str, Any]], "str | None"]
-
-
-class BuildError(Exception):
-    """A build cannot go on because of its input (no raw files, wrong folder, ``strict`` and a bad file, ...).
-
-    The command-line interface prints its message as one line, without a traceback.
-    """
-
-
-# ----------------------------------------------------------------------------------------------------
-# Finding raw files
-
-
-def find_raw_files(raw_dir: str | Path, pattern: str, subdirs: Sequence[str] = ()) -> list[Path]:
-    """The files matching ``pattern`` in ``raw_dir``, or else in its sub-folders ``subdirs``, sorted by name.
-
-    Accepts both a dataset's root and its inner folder: with ``subdirs=("labels",)`` either ``penn_action/``
-    or ``penn_action/labels/`` works. ``subdirs`` may be glob patterns (``"*/nturgb+d_skeletons"``); files of
-    all matching sub-folders are merged, and a file name found twice is an error (the clip would enter twice).
-    Raises :class:`BuildError` when the folder is missing or holds no matching file.
-    """
-    raw_dir = Path(raw_dir).expanduser()
-    if not raw_dir.is_dir():
-        raise BuildError(f"raw directory {raw_dir} does not exist or is not a folder")
-    files = [path for path in raw_dir.glob(pattern) if path.is_file()]
-    if not files:
-        for subdir in subdirs:
-            for folder in sorted(raw_dir.glob(subdir)):
-                files.extend(path for path in folder.glob(pattern) if path.is_file())
-    if not files:
-        where = f"{raw_dir}" + (f" or its sub-folders {', '.join(subdirs)}" if subdirs else "")
-        raise BuildError(f"no {pattern} files found in {where}")
-    files.sort(key=lambda path: (path.name, str(path)))
-    duplicates = [b for a, b in zip(files, files[1:], strict=False) if a.name == b.name]
-    if duplicates:
-        raise BuildError(f"{duplicates[0].name} occurs more than once under {raw_dir} (e.g. {duplicates[0]})")
-    return files
-
 
 # ----------------------------------------------------------------------------------------------------
 # Parsing in worker processes
@@ -445,584 +383,30 @@ def load_benchmark(path_or_repo_id: str | Path, config_name: str | None = None, 
 
 
 # ----------------------------------------------------------------------------------------------------
-# The benchmarks, as data
+# Names that moved to their own modules, still importable from here
 
+__all__ = [  # what lives here, and what moved (re-exported)
+    "Benchmark",
+    "BuildError",
+    "BuildPlan",
+    "find_raw_files",
+]
 
-@dataclass(frozen=True)
-class BuildPlan:
-    """What a build reads and how: the raw items, the loader, the split rule and the features."""
-
-    items: list[Any]
-    load_fn: ClipLoader
-    split_fn: SplitRule
-    features: datasets.Features
-    notes: list[str] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class Benchmark:
-    """One benchmark: its classes, protocols (configurations), provenance and how to plan a build."""
-
-    name: str
-    title: str
-    class_names: tuple[str, ...]
-    configs: Mapping[str, str]  # configuration name -> the protocol in words
-    raw_layout: str  # the folder the script expects, in words (for --help)
-    homepage: str
-    license: str  # Hub licence id
-    license_text: str
-    citation: str
-    plan: Callable[..., BuildPlan]  # (raw_dir, config, **options) -> BuildPlan
-    columns: Mapping[str, str] = field(default_factory=dict)  # metadata column -> meaning, for the card
-    test_split_note: str = ""  # why a split can be empty, printed when it is
-
-    @property
-    def default_config(self) -> str:
-        return next(iter(self.configs))
-
-
-_INT = datasets.Value("int32")
-_STRING = datasets.Value("string")
-
-
-def _nucla_plan(raw_dir: Path, config: str) -> BuildPlan:
-    return BuildPlan(
-        items=find_raw_files(raw_dir, "*.json", subdirs=("all_sqe",)),
-        load_fn=load_nucla_clip,
-        split_fn=functools.partial(nucla_split, protocol=config),
-        features=skeleton_features(
-            NUCLA_ACTIONS,
-            1,
-            NUCLA_NUM_JOINTS,
-            NUCLA_NUM_CHANNELS,
-            {"subject": _INT, "take": _INT, "view": _INT},
-        ),
-    )
-
-
-def _penn_plan(raw_dir: Path, config: str) -> BuildPlan:
-    return BuildPlan(
-        items=find_raw_files(raw_dir, "*.mat", subdirs=("labels",)),
-        load_fn=load_penn_clip,
-        split_fn=functools.partial(penn_split, protocol=config),
-        features=skeleton_features(
-            PENN_ACTIONS,
-            1,
-            len(PENN_JOINTS),
-            PENN_NUM_CHANNELS,
-            {
-                "pose": _STRING,
-                "image_height": _INT,
-                "image_width": _INT,
-                "visibility": datasets.Array2D(shape=(None, len(PENN_JOINTS)), dtype="uint8"),
-            },
-        ),
-    )
-
-
-_NTU_NAME = re.compile(r"S(\d{3})C\d{3}P\d{3}R\d{3}A(\d{3})")
-# NTU-60 is the first 17 setups and the first 60 actions of NTU-120.
-_NTU60_MAX_SETUP, _NTU60_MAX_ACTION = 17, 60
-
-
-def load_ntu_row(path: str | Path, max_persons: int = 2) -> Clip:
-    """:func:`~hf_cascadeformer.data.ntu.load_ntu_clip` with the 0-based ``label`` a dataset row needs."""
-    path = Path(path)
-    if not _NTU_NAME.fullmatch(path.name.removesuffix(".skeleton")):
-        raise SkeletonFileError(path, "file name is not an NTU sample name like S001C003P008R002A058.skeleton")
-    clip, meta = load_ntu_clip(path, max_persons)
-    meta["label"] = meta["action"] - 1
-    return clip, meta
-
-
-def _ntu_plan(benchmark: str, raw_dir: Path, config: str, missing_list: str | Path | None = None) -> BuildPlan:
-    items = find_raw_files(raw_dir, "*.skeleton", subdirs=("nturgb+d_skeletons", "*/nturgb+d_skeletons"))
-    notes = []
-    if benchmark == "ntu60":
-        kept = []
-        for path in items:
-            match = _NTU_NAME.fullmatch(path.name.removesuffix(".skeleton"))
-            # Unparseable names stay in, so the loader reports them as malformed files.
-            if match is None or (int(match[1]) <= _NTU60_MAX_SETUP and int(match[2]) <= _NTU60_MAX_ACTION):
-                kept.append(path)
-        if len(kept) < len(items):
-            notes.append(f"kept {len(kept)} of {len(items)} files: NTU-60 is setups 1-17, actions 1-60")
-        items = kept
-    if missing_list is not None:
-        try:
-            missing = read_missing_skeleton_list(missing_list)
-        except (OSError, SkeletonFileError) as exc:
-            raise BuildError(f"cannot read the missing-skeleton list: {exc}") from exc
-        kept = [path for path in items if path.name.removesuffix(".skeleton") not in missing]
-        notes.append(f"excluded {len(items) - len(kept)} clips listed in {Path(missing_list).name}")
-        items = kept
-    names = NTU60_ACTIONS if benchmark == "ntu60" else NTU120_ACTIONS
-    return BuildPlan(
-        items=items,
-        load_fn=load_ntu_row,
-        split_fn=functools.partial(ntu_split, benchmark=benchmark, protocol=config),
-        features=skeleton_features(
-            names,
-            2,
-            NTU_NUM_JOINTS,
-            3,
-            {key: _INT for key in ("setup", "camera", "performer", "replication")},
-        ),
-        notes=notes,
-    )
-
-
-_NTU_CITATION_60 = """@inproceedings{shahroudy2016ntu,
-  title={NTU RGB+D: A Large Scale Dataset for 3D Human Activity Analysis},
-  author={Shahroudy, Amir and Liu, Jun and Ng, Tian-Tsong and Wang, Gang},
-  booktitle={CVPR},
-  year={2016}
-}"""
-_NTU_CITATION_120 = """@article{liu2020ntu,
-  title={NTU RGB+D 120: A Large-Scale Benchmark for 3D Human Activity Understanding},
-  author={Liu, Jun and Shahroudy, Amir and Perez, Mauricio and Wang, Gang and Duan, Ling-Yu and Kot, Alex C.},
-  journal={IEEE Transactions on Pattern Analysis and Machine Intelligence},
-  year={2020}
-}"""
-_NTU_LICENSE = (
-    "NTU RGB+D release agreement of the ROSE Lab (Nanyang Technological University): research use only, "
-    "no redistribution. Request the data from the ROSE Lab; publish built datasets only in private "
-    "repositories."
-)
-_NTU_COLUMNS = {
-    "setup": "setup id (1-based)",
-    "camera": "camera id 1-3",
-    "performer": "performer (subject) id",
-    "replication": "replication 1-2",
-}
-_NTU_LAYOUT = (
-    "the folder of .skeleton files (nturgb+d_skeletons/) or its parent; an NTU-120 folder also works for NTU-60"
-)
-
-
-# PKU-MMD: one raw item is a sequence (skeleton file + label file) that gives one clip per label row.
-_PKU_CONFIGS = {
-    "phase1-xsub": "phase I (51 actions), cross-subject split of cross-subject.txt",
-    "phase1-xview": "phase I (51 actions), cross-view split of cross-view.txt",
-    "phase2-xsub": "phase II, cross-subject split of cross_subject_v2.txt",
-    "phase2-xview": "phase II, cross-view split of cross_view_v2.txt",
-}
-_PKU_SEQUENCE_FILE = re.compile(r"^(?:\d{4}|A\d{2}N\d{2})-[LMR]\.txt$")
-
-
-def load_pku_sequence(item: tuple[str, str, str]) -> list[Clip]:
-    """Read one PKU-MMD sequence ``(skeleton file, label file, sequence id)`` and cut its action instances.
-
-    Label rows with start after end (a few official files have them) are swapped rather than failing the whole
-    sequence; instances in which no joint is tracked (all zeros) are dropped. Every clip gets a ``view``
-    (``""`` when the sequence id does not say).
-    """
-    skeleton_path, label_path, sequence_id = item
-    skeleton = read_pku_skeleton(skeleton_path)
-    labels = read_pku_labels(label_path, allow_reversed=True)
-    clips = []
-    for clip, meta in cut_pku_instances(skeleton, labels, sequence_id):
-        if meta["num_persons"] == 0:
-            continue
-        meta.setdefault("view", "")
-        clips.append((clip, meta))
-    return clips
-
-
-def _pku_split(split_of: Mapping[str, str], meta: Mapping[str, Any]) -> str | None:
-    return split_of.get(meta["sequence_id"])
-
-
-def _pku_folders(raw_dir: Path) -> tuple[Path, Path]:
-    """The skeleton and label folders under ``raw_dir``.
-
-    The folders of sequence files (``0002-L.txt``, ``A01N01-L.txt``), told apart by "label" in the path.
-    """
-    folders = collections.Counter(
-        path.parent for path in raw_dir.rglob("*-[LMR].txt") if _PKU_SEQUENCE_FILE.match(path.name)
-    )
-    labels = [folder for folder in folders if "label" in str(folder.relative_to(raw_dir)).lower()]
-    skeletons = [folder for folder in folders if folder not in labels]
-    for kind, found in (("skeleton", skeletons), ("label", labels)):
-        if len(found) != 1:
-            listed = ", ".join(str(folder) for folder in found) or "none"
-            raise BuildError(
-                f"expected one folder of PKU-MMD {kind} files (0002-L.txt) under {raw_dir}; found {listed}"
-            )
-    return skeletons[0], labels[0]
-
-
-def _pku_split_file(raw_dir: Path, config: str) -> Path:
-    phase, protocol = config.split("-")
-    stem = r"cross[-_]subject" if protocol == "xsub" else r"cross[-_]view"
-    suffix = r"[-_]v2" if phase == "phase2" else ""
-    pattern = re.compile(rf"^{stem}{suffix}\.txt$", re.IGNORECASE)
-    found = sorted(path for path in raw_dir.rglob("*.txt") if pattern.match(path.name))
-    if len(found) != 1:
-        listed = ", ".join(str(path) for path in found) or "none"
-        raise BuildError(f"expected one split file for {config} under {raw_dir} ({pattern.pattern}), found: {listed}")
-    return found[0]
-
-
-def _pku_plan(raw_dir: Path, config: str) -> BuildPlan:
-    raw_dir = Path(raw_dir).expanduser()
-    if not raw_dir.is_dir():
-        raise BuildError(f"raw directory {raw_dir} does not exist or is not a folder")
-    split_file = _pku_split_file(raw_dir, config)
-    try:
-        split_lists = read_pku_split(split_file)
-    except SkeletonFileError as exc:
-        raise BuildError(str(exc)) from exc
-    split_of = {sequence: split for split, sequences in split_lists.items() for sequence in sequences}
-    skeleton_dir, label_dir = _pku_folders(raw_dir)
-    items, absent = [], []
-    for sequence in sorted(split_of):
-        skeleton_path, label_path = skeleton_dir / f"{sequence}.txt", label_dir / f"{sequence}.txt"
-        if skeleton_path.is_file() and label_path.is_file():
-            items.append((str(skeleton_path), str(label_path), sequence))
-        else:
-            absent.append(sequence)
-    if not items:
-        raise BuildError(f"none of the {len(split_of)} sequences of {split_file.name} is in {skeleton_dir}")
-    notes = [f"split file {split_file.name}; skeletons in {skeleton_dir.name}/, labels in {label_dir.name}/"]
-    if absent:
-        notes.append(f"{len(absent)} sequences of the split file have no skeleton or label file, e.g. {absent[0]}")
-    names = PKU_MMD_I_ACTIONS if config.startswith("phase1") else PKU_MMD_II_ACTIONS
-    return BuildPlan(
-        items=items,
-        load_fn=load_pku_sequence,
-        split_fn=functools.partial(_pku_split, split_of),
-        features=skeleton_features(
-            names,
-            PKU_MMD_NUM_PERSONS,
-            PKU_MMD_NUM_JOINTS,
-            3,
-            {
-                "sequence_id": _STRING,
-                "view": _STRING,
-                "start": _INT,
-                "end": _INT,
-                "confidence": datasets.Value("float32"),
-            },
-        ),
-        notes=notes,
-    )
-
-
-_PKU_CITATION = """@article{liu2017pku,
-  title={PKU-MMD: A Large Scale Benchmark for Continuous Multi-Modal Human Action Understanding},
-  author={Liu, Chunhui and Hu, Yueyu and Li, Yanghao and Song, Sijie and Liu, Jiaying},
-  journal={arXiv preprint arXiv:1703.07475},
-  year={2017}
-}"""
-
-
-BENCHMARKS: dict[str, Benchmark] = {
-    "nucla": Benchmark(
-        name="nucla",
-        title="Northwestern-UCLA Multiview Action3D (N-UCLA)",
-        class_names=NUCLA_ACTIONS,
-        configs={"xview": "cross-view: train on views 1 and 2, test on view 3"},
-        raw_layout="the all_sqe/ folder of JSON clips (CTR-GCN form) or its parent",
-        homepage="https://wangjiangb.github.io/my_data.html",
-        license="cc-by-nc-4.0",
-        license_text="CC BY-NC 4.0 (non-commercial use, attribution)",
-        citation="""@inproceedings{wang2014cross,
-  title={Cross-view Action Modeling, Learning and Recognition},
-  author={Wang, Jiang and Nie, Xiaohan and Xia, Yin and Wu, Ying and Zhu, Song-Chun},
-  booktitle={CVPR},
-  year={2014}
-}""",
-        plan=_nucla_plan,
-        columns={"subject": "subject id 1-10", "take": "take (repetition) id", "view": "camera view 1-3"},
-        test_split_note="the raw folder holds no view-3 clip (only training views 1 and 2 were supplied?)",
-    ),
-    "penn_action": Benchmark(
-        name="penn_action",
-        title="Penn Action",
-        class_names=PENN_ACTIONS,
-        configs={"official": "the official split stored in each file (train == 1 / -1)"},
-        raw_layout="the Penn_Action folder with labels/ or the labels/ folder of .mat files itself",
-        homepage="http://dreamdragon.github.io/PennAction/",
-        license="other",
-        license_text="Penn Action terms: research use only",
-        citation="""@inproceedings{zhang2013actemes,
-  title={From Actemes to Action: A Strongly-supervised Representation for Detailed Action Understanding},
-  author={Zhang, Weiyu and Zhu, Menglong and Derpanis, Konstantinos G.},
-  booktitle={ICCV},
-  year={2013}
-}""",
-        plan=_penn_plan,
-        columns={
-            "pose": "camera viewpoint: front, back, left or right",
-            "image_height": "video frame height in pixels",
-            "image_width": "video frame width in pixels",
-            "visibility": "(frames, 13) uint8, 1 where the joint is visible (invisible ones keep their x, y)",
-        },
-        test_split_note="the raw folder holds no file with train == -1 (only the training portion supplied?)",
-    ),
-    "ntu60": Benchmark(
-        name="ntu60",
-        title="NTU RGB+D 60",
-        class_names=NTU60_ACTIONS,
-        configs={
-            "xsub": "cross-subject: 20 training performers (40,091 / 16,487 clips)",
-            "xview": "cross-view: train on cameras 2 and 3, test on camera 1 (37,646 / 18,932 clips)",
-        },
-        raw_layout=_NTU_LAYOUT,
-        homepage="https://rose1.ntu.edu.sg/dataset/actionRecognition/",
-        license="other",
-        license_text=_NTU_LICENSE,
-        citation=_NTU_CITATION_60,
-        plan=functools.partial(_ntu_plan, "ntu60"),
-        columns=_NTU_COLUMNS,
-    ),
-    "ntu120": Benchmark(
-        name="ntu120",
-        title="NTU RGB+D 120",
-        class_names=NTU120_ACTIONS,
-        configs={
-            "xsub": "cross-subject: 53 training performers (63,026 / 50,919 clips)",
-            "xset": "cross-setup: train on even setup ids (54,468 / 59,477 clips)",
-        },
-        raw_layout=_NTU_LAYOUT,
-        homepage="https://rose1.ntu.edu.sg/dataset/actionRecognition/",
-        license="other",
-        license_text=_NTU_LICENSE,
-        citation=_NTU_CITATION_120 + "\n" + _NTU_CITATION_60,
-        plan=functools.partial(_ntu_plan, "ntu120"),
-        columns=_NTU_COLUMNS,
-    ),
-    "pku_mmd": Benchmark(
-        name="pku_mmd",
-        title="PKU-MMD",
-        class_names=PKU_MMD_I_ACTIONS,
-        configs=_PKU_CONFIGS,
-        raw_layout="the PKU-MMD folder holding the skeleton folder, the label folder and the split files",
-        homepage="https://www.icst.pku.edu.cn/struct/Projects/PKUMMD.html",
-        license="other",
-        license_text="PKU-MMD terms of use: academic research only",
-        citation=_PKU_CITATION,
-        plan=_pku_plan,
-        columns={
-            "sequence_id": "untrimmed sequence the clip was cut from (e.g. 0002-L)",
-            "view": "camera view L, M or R",
-            "start": "first frame in the sequence (1-based, as in the label file)",
-            "end": "last frame in the sequence (inclusive)",
-            "confidence": "annotators' confidence of the instance",
-        },
-    ),
+_MOVED = {
+    "BENCHMARKS": ".benchmarks",
+    "get_benchmark": ".benchmarks",
+    "render_card": ".cards",
+    "dataset_card_data": ".cards",
+    "card_with_metadata": ".cards",
+    "make_parser": ".dataset_cli",
+    "run_cli": ".dataset_cli",
+    "load_ntu_row": ".ntu",
+    "load_pku_sequence": ".pku_mmd",
 }
 
 
-# ----------------------------------------------------------------------------------------------------
-# The dataset card
-
-
-def render_card(
-    benchmark: Benchmark,
-    counts: Mapping[str, Mapping[str, int]],
-    features: datasets.Features,
-    notes: Iterable[str] = (),
-) -> str:
-    """The Markdown body of the dataset card: source, licence, protocols, split counts, features, citation."""
-    lines = [
-        f"# {benchmark.title}: skeleton clips",
-        "",
-        f"Skeleton sequences of [{benchmark.title}]({benchmark.homepage}) converted from the raw files by "
-        f"`dataset_scripts/{benchmark.name}.py` of hf-cascadeformer; "
-        f"{len(benchmark.class_names)} action classes.",
-        "",
-        f"**Licence:** {benchmark.license_text.rstrip('.')}. Anyone using this dataset must accept that licence; it "
-        "decides whether the dataset may be shared.",
-        "",
-        "## Load",
-        "",
-        "```python",
-        "from hf_cascadeformer.data.builders import load_benchmark",
-        "",
-        f'dataset = load_benchmark("path/or/repo-id", "{next(iter(counts), benchmark.default_config)}")',
-        "```",
-        "",
-        "## Configurations (protocols) and splits",
-        "",
-        "| configuration | protocol | train | test |",
-        "| --- | --- | ---: | ---: |",
-    ]
-    for config, split_sizes in counts.items():
-        protocol = benchmark.configs.get(config, "")
-        lines.append(f"| {config} | {protocol} | {split_sizes.get('train', 0):,} | {split_sizes.get('test', 0):,} |")
-    lines += ["", "## Features", "", "| column | type | meaning |", "| --- | --- | --- |"]
-    meanings = {
-        SKELETON_COLUMN: "clip as (frames, persons, joints, channels) float32",
-        LABEL_COLUMN: "action class (0-based)",
-        "sample_id": "raw sample name",
-        "num_frames": "frames in the clip",
-        "num_persons": "persons present",
-        **benchmark.columns,
-    }
-    for name, feature in features.items():
-        kind = type(feature).__name__
-        if isinstance(feature, datasets.ClassLabel):
-            detail = f"{feature.num_classes} classes"
-        elif isinstance(feature, datasets.Value):
-            detail = feature.dtype
-        else:
-            detail = f"{getattr(feature, 'shape', '')} {getattr(feature, 'dtype', '')}"
-        lines.append(f"| `{name}` | {kind} {detail} | {meanings.get(name, '')} |")
-    notes = list(notes)
-    if notes:
-        lines += ["", "## Notes", ""] + [f"* {note}" for note in notes]
-    lines += ["", "## Citation", "", "```bibtex", benchmark.citation, "```", ""]
-    return "\n".join(lines)
-
-
-def dataset_card_data(benchmark: Benchmark) -> DatasetCardData:
-    """The dataset card's metadata (licence, name, task, tags) as ``huggingface_hub``'s ``DatasetCardData``."""
-    return DatasetCardData(
-        license=benchmark.license,
-        pretty_name=benchmark.title,
-        task_categories=["video-classification"],
-        tags=["skeleton", "action-recognition", "hf-cascadeformer"],
-    )
-
-
-def card_with_metadata(benchmark: Benchmark, body: str) -> str:
-    """A complete ``README.md``: the Hub's YAML header (:func:`dataset_card_data`) and the body."""
-    return str(DatasetCard(f"---\n{dataset_card_data(benchmark).to_yaml()}\n---\n{body}"))
-
-
-# ----------------------------------------------------------------------------------------------------
-# Command-line interface
-
-
-def _available_cpus() -> int:
-    if hasattr(os, "sched_getaffinity"):  # honours CPU limits set on the process (containers, taskset)
-        return max(1, len(os.sched_getaffinity(0)))
-    return os.cpu_count() or 1
-
-
-def make_parser(benchmark: Benchmark) -> argparse.ArgumentParser:
-    """The argument parser every dataset script shares (``--missing-list`` only for NTU)."""
-    parser = argparse.ArgumentParser(
-        prog=f"{benchmark.name}.py",
-        description=f"Build the {benchmark.title} skeleton dataset (train/test DatasetDict) from raw files.",
-        epilog=f"Load the result with hf_cascadeformer.data.builders.load_benchmark(OUT). Licence: "
-        f"{benchmark.license_text.rstrip('.')}.",
-    )
-    parser.add_argument("--raw-dir", required=True, type=Path, help=f"raw data: {benchmark.raw_layout}")
-    parser.add_argument("--output-dir", required=True, type=Path, help="where the dataset is saved (replaced)")
-    parser.add_argument(
-        "--config",
-        choices=list(benchmark.configs),
-        default=benchmark.default_config,
-        help="evaluation protocol: " + "; ".join(f"{name} = {text}" for name, text in benchmark.configs.items()),
-    )
-    parser.add_argument("--push-to-hub", metavar="ORG/NAME", help="also upload as this Hub dataset (config = --config)")
-    parser.add_argument(
-        "--num-proc", type=int, default=_available_cpus(), help="parsing processes (default: the usable CPUs)"
-    )
-    parser.add_argument("--strict", action="store_true", help="stop at the first malformed raw file")
-    if benchmark.name.startswith("ntu"):
-        parser.add_argument(
-            "--missing-list",
-            type=Path,
-            help="the official *_samples_with_missing_skeletons.txt: its clips are skipped without reading",
-        )
-    return parser
-
-
-def _plural(count: int, singular: str, plural: str) -> str:
-    return f"{count} {singular if count == 1 else plural}"
-
-
-def _class_summary(dataset: datasets.Dataset) -> str:
-    counts = class_counts(dataset)
-    names = dataset.features[LABEL_COLUMN].names
-    present = np.flatnonzero(counts)
-    summary = (
-        f"{_plural(len(present), 'class', 'classes')}, {counts[present].min()}-{counts[present].max()} clips per class"
-    )
-    absent = [names[index] for index in np.flatnonzero(counts == 0)]
-    if absent:
-        shown = ", ".join(absent[:5]) + (", ..." if len(absent) > 5 else "")
-        summary += f"; {_plural(len(absent), 'class', 'classes')} without clips ({shown})"
-    return summary
-
-
-def run_cli(benchmark_name: str, argv: Sequence[str] | None = None) -> int:
-    """Run a dataset script: parse ``argv``, build, save (and push), print counts. Returns the exit code."""
-    benchmark = BENCHMARKS[benchmark_name]
-    args = make_parser(benchmark).parse_args(argv)
-    if not sys.stderr.isatty():
-        datasets.disable_progress_bars()  # no bar fragments in logs; ours is off there too
-    try:
-        return _run(benchmark, args)
-    except BuildError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print(f"interrupted; {args.output_dir} was left as it was", file=sys.stderr)
-        return 130
-
-
-def _run(benchmark: Benchmark, args: argparse.Namespace) -> int:
-    if args.num_proc < 1:
-        raise BuildError("--num-proc must be at least 1")
-    options = {"missing_list": args.missing_list} if getattr(args, "missing_list", None) is not None else {}
-    plan = benchmark.plan(args.raw_dir, args.config, **options)
-    for note in plan.notes:
-        print(f"note: {note}")
-    info = datasets.DatasetInfo(
-        description=f"{benchmark.title} skeleton clips, protocol {args.config}",
-        citation=benchmark.citation,
-        homepage=benchmark.homepage,
-        license=benchmark.license_text,
-        config_name=args.config,
-    )
-
-    def card(dataset_dict: datasets.DatasetDict) -> str:
-        body = render_card(benchmark, {args.config: split_counts(dataset_dict)}, plan.features, plan.notes)
-        return card_with_metadata(benchmark, body)
-
-    start = time.perf_counter()
-    dataset_dict, bad_files = build_and_save(
-        plan.items,
-        plan.load_fn,
-        plan.split_fn,
-        plan.features,
-        args.output_dir,
-        card=card,
-        num_proc=args.num_proc,
-        strict=args.strict,
-        info=info,
-    )
-    seconds = time.perf_counter() - start
-
-    print(f"{benchmark.title} ({args.config}): {len(plan.items)} raw files read in {seconds:.1f} s")
-    for split, dataset in dataset_dict.items():
-        if len(dataset):
-            print(f"  {split}: {_plural(len(dataset), 'clip', 'clips')}, {_class_summary(dataset)}")
-        else:
-            reason = f": {benchmark.test_split_note}" if benchmark.test_split_note else ""
-            print(f"  {split}: 0 clips (empty split{reason})")
-    for _path, message in bad_files:
-        print(f"bad file: {message}", file=sys.stderr)
-    if bad_files:
-        count = _plural(len(bad_files), "malformed raw file", "malformed raw files")
-        print(f"{count} skipped (--strict stops at the first)", file=sys.stderr)
-    print(f"saved to {Path(args.output_dir).expanduser().absolute()}")
-
-    if args.push_to_hub:
-
-        def hub_card(counts: Mapping[str, Mapping[str, int]]) -> str:
-            return render_card(benchmark, counts, plan.features, plan.notes)
-
-        try:
-            push_dataset_dict(
-                dataset_dict, args.push_to_hub, args.config, hub_card, card_data=dataset_card_data(benchmark)
-            )
-        except Exception as exc:  # network, login, permissions: the local build is complete all the same
-            raise BuildError(f"saved locally, but pushing to {args.push_to_hub} failed: {exc}") from exc
-        print(f"pushed to the Hub as {args.push_to_hub} (configuration {args.config})")
-    return 0
+def __getattr__(name: str) -> Any:
+    # Imported on first use: those modules import this one, so importing them here at the top would be circular.
+    if name in _MOVED:
+        return getattr(importlib.import_module(_MOVED[name], __package__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

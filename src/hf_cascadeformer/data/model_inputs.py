@@ -9,14 +9,31 @@ default `remove_unused_columns=True` and default collator work as they are (no a
 
 from __future__ import annotations
 
-from typing import Any
-
-import datasets
+from typing import TYPE_CHECKING, Any
 
 from ..feature_extraction_cascadeformer import CascadeFormerFeatureExtractor
 from .features import LABEL_COLUMN, SKELETON_COLUMN
+from .skeletons import SkeletonLayout, get_layout
+
+if TYPE_CHECKING:
+    import datasets
 
 INPUT_COLUMNS = ("skeletons", "attention_mask")
+
+
+def feature_extractor_for(
+    config: Any, layout: SkeletonLayout | str | None = None, **overrides: Any
+) -> CascadeFormerFeatureExtractor:
+    """`CascadeFormerFeatureExtractor.from_model_config` with the root joint of the skeleton layout: `layout` (or
+    its name), else the layout the config names (`skeleton_layout`), else (a config saved before layouts were
+    named) the extractor's own fallback. The layout's `root_joint` is saved with the extractor, so a checkpoint
+    loaded as remote code, without this package, centres clips as in training."""
+    name = (
+        layout if isinstance(layout, str) else None if layout is not None else getattr(config, "skeleton_layout", None)
+    )
+    if name is not None:
+        layout = get_layout(name)
+    return CascadeFormerFeatureExtractor.from_model_config(config, layout=layout, **overrides)
 
 
 def prepare_model_inputs(
@@ -29,6 +46,8 @@ def prepare_model_inputs(
 
     The inputs are stored as fixed-shape float32 arrays and the result is in torch format, so Trainer reads batches
     fast. The extractor needs a fixed `num_frames` (every clip is resampled to it)."""
+    import datasets  # here, not at the top: `feature_extractor_for` serves `predict`, which reads no dataset
+
     num_frames = feature_extractor.num_frames
     if num_frames is None:
         raise ValueError("prepare_model_inputs needs a feature extractor with a fixed num_frames")

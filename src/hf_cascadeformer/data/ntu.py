@@ -12,13 +12,16 @@ metadata parsed from the file name.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 
+from .benchmark import Benchmark, BuildError, BuildPlan, Clip, find_raw_files
 from .errors import SkeletonFileError, coordinate_problem
+from .skeletons import NTU_LAYOUT
 
 NTU_NUM_JOINTS = 25
 NTU_JOINT_VALUES = 12  # x, y, z, depthX, depthY, colorX, colorY, orientW, orientX, orientY, orientZ, trackingState
@@ -461,3 +464,130 @@ def ntu_split(meta: Mapping[str, int], benchmark: str, protocol: str) -> str:
     else:  # xset: even setup ids train
         is_train = meta["setup"] % 2 == 0
     return "train" if is_train else "test"
+
+
+# ----------------------------------------------------------------------------------------------------
+# The NTU RGB+D 60 and 120 benchmarks
+
+_NTU_NAME = re.compile(r"S(\d{3})C\d{3}P\d{3}R\d{3}A(\d{3})")
+# NTU-60 is the first 17 setups and the first 60 actions of NTU-120.
+_NTU60_MAX_SETUP, _NTU60_MAX_ACTION = 17, 60
+
+
+def load_ntu_row(path: str | Path, max_persons: int = 2) -> Clip:
+    """:func:`~hf_cascadeformer.data.ntu.load_ntu_clip` with the 0-based ``label`` a dataset row needs."""
+    path = Path(path)
+    if not _NTU_NAME.fullmatch(path.name.removesuffix(".skeleton")):
+        raise SkeletonFileError(path, "file name is not an NTU sample name like S001C003P008R002A058.skeleton")
+    clip, meta = load_ntu_clip(path, max_persons)
+    meta["label"] = meta["action"] - 1
+    return clip, meta
+
+
+def _ntu_plan(benchmark: str, raw_dir: Path, config: str, missing_list: str | Path | None = None) -> BuildPlan:
+    import datasets  # here, not at the top: reading a clip does not need it
+
+    from .features import skeleton_features
+
+    items = find_raw_files(raw_dir, "*.skeleton", subdirs=("nturgb+d_skeletons", "*/nturgb+d_skeletons"))
+    notes = []
+    if benchmark == "ntu60":
+        kept = []
+        for path in items:
+            match = _NTU_NAME.fullmatch(path.name.removesuffix(".skeleton"))
+            # Unparseable names stay in, so the loader reports them as malformed files.
+            if match is None or (int(match[1]) <= _NTU60_MAX_SETUP and int(match[2]) <= _NTU60_MAX_ACTION):
+                kept.append(path)
+        if len(kept) < len(items):
+            notes.append(f"kept {len(kept)} of {len(items)} files: NTU-60 is setups 1-17, actions 1-60")
+        items = kept
+    if missing_list is not None:
+        try:
+            missing = read_missing_skeleton_list(missing_list)
+        except (OSError, SkeletonFileError) as exc:
+            raise BuildError(f"cannot read the missing-skeleton list: {exc}") from exc
+        kept = [path for path in items if path.name.removesuffix(".skeleton") not in missing]
+        notes.append(f"excluded {len(items) - len(kept)} clips listed in {Path(missing_list).name}")
+        items = kept
+    names = NTU60_ACTIONS if benchmark == "ntu60" else NTU120_ACTIONS
+    return BuildPlan(
+        items=items,
+        load_fn=load_ntu_row,
+        split_fn=functools.partial(ntu_split, benchmark=benchmark, protocol=config),
+        features=skeleton_features(
+            names,
+            2,
+            NTU_NUM_JOINTS,
+            NTU_LAYOUT.num_channels,
+            {key: datasets.Value("int32") for key in ("setup", "camera", "performer", "replication")},
+            layout=NTU_LAYOUT,
+        ),
+        notes=notes,
+    )
+
+
+_NTU_CITATION_60 = """@inproceedings{shahroudy2016ntu,
+  title={NTU RGB+D: A Large Scale Dataset for 3D Human Activity Analysis},
+  author={Shahroudy, Amir and Liu, Jun and Ng, Tian-Tsong and Wang, Gang},
+  booktitle={CVPR},
+  year={2016}
+}"""
+_NTU_CITATION_120 = """@article{liu2020ntu,
+  title={NTU RGB+D 120: A Large-Scale Benchmark for 3D Human Activity Understanding},
+  author={Liu, Jun and Shahroudy, Amir and Perez, Mauricio and Wang, Gang and Duan, Ling-Yu and Kot, Alex C.},
+  journal={IEEE Transactions on Pattern Analysis and Machine Intelligence},
+  year={2020}
+}"""
+_NTU_LICENSE = (
+    "NTU RGB+D release agreement of the ROSE Lab (Nanyang Technological University): research use only, "
+    "no redistribution. Request the data from the ROSE Lab; publish built datasets only in private "
+    "repositories."
+)
+_NTU_COLUMNS = {
+    "setup": "setup id (1-based)",
+    "camera": "camera id 1-3",
+    "performer": "performer (subject) id",
+    "replication": "replication 1-2",
+}
+_NTU_RAW_FOLDER = (
+    "the folder of .skeleton files (nturgb+d_skeletons/) or its parent; an NTU-120 folder also works for NTU-60"
+)
+
+
+NTU60_BENCHMARK = Benchmark(
+    name="ntu60",
+    title="NTU RGB+D 60",
+    layout=NTU_LAYOUT,
+    class_names=NTU60_ACTIONS,
+    configs={
+        "xsub": "cross-subject: 20 training performers (40,091 / 16,487 clips)",
+        "xview": "cross-view: train on cameras 2 and 3, test on camera 1 (37,646 / 18,932 clips)",
+    },
+    raw_folder=_NTU_RAW_FOLDER,
+    homepage="https://rose1.ntu.edu.sg/dataset/actionRecognition/",
+    license="other",
+    license_text=_NTU_LICENSE,
+    citation=_NTU_CITATION_60,
+    plan=functools.partial(_ntu_plan, "ntu60"),
+    columns=_NTU_COLUMNS,
+)
+"""The NTU RGB+D 60 entry of ``data.benchmarks.BENCHMARKS`` (``dataset_scripts/ntu60.py``)."""
+
+NTU120_BENCHMARK = Benchmark(
+    name="ntu120",
+    title="NTU RGB+D 120",
+    layout=NTU_LAYOUT,
+    class_names=NTU120_ACTIONS,
+    configs={
+        "xsub": "cross-subject: 53 training performers (63,026 / 50,919 clips)",
+        "xset": "cross-setup: train on even setup ids (54,468 / 59,477 clips)",
+    },
+    raw_folder=_NTU_RAW_FOLDER,
+    homepage="https://rose1.ntu.edu.sg/dataset/actionRecognition/",
+    license="other",
+    license_text=_NTU_LICENSE,
+    citation=_NTU_CITATION_120 + "\n" + _NTU_CITATION_60,
+    plan=functools.partial(_ntu_plan, "ntu120"),
+    columns=_NTU_COLUMNS,
+)
+"""The NTU RGB+D 120 entry of ``data.benchmarks.BENCHMARKS`` (``dataset_scripts/ntu120.py``)."""

@@ -8,6 +8,7 @@ ten action ids a01-a06, a08, a09, a11 and a12 are the labels 1-10; clips here ca
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Mapping
@@ -16,7 +17,9 @@ from typing import Any
 
 import numpy as np
 
+from .benchmark import Benchmark, BuildPlan, find_raw_files
 from .errors import SkeletonFileError, coordinate_problem
+from .skeletons import NUCLA_LAYOUT
 
 # The action names, in label order: the one list of them in the package (the config presets hold only their count).
 NUCLA_LABELS: tuple[str, ...] = (
@@ -32,13 +35,13 @@ NUCLA_LABELS: tuple[str, ...] = (
     "carry",
 )
 NUCLA_ACTIONS: tuple[str, ...] = NUCLA_LABELS
-"""Action names; index ``i`` is label ``i + 1`` of the JSON files."""
+"""Action names (Wang et al., CVPR 2014); index ``i`` is label ``i + 1`` of the JSON files."""
 
 NUCLA_ACTION_IDS: dict[int, int] = {1: 1, 2: 2, 3: 3, 4: 4, 5: 5, 6: 6, 8: 7, 9: 8, 11: 9, 12: 10}
 """The action number ``AA`` of a file name ``aAA_...`` -> the 1-based ``label`` stored in the file."""
 
-NUCLA_NUM_JOINTS = 20
-NUCLA_NUM_CHANNELS = 3
+NUCLA_NUM_JOINTS = NUCLA_LAYOUT.num_joints  # 20 Kinect v1 joints
+NUCLA_NUM_CHANNELS = NUCLA_LAYOUT.num_channels  # metres
 
 NUCLA_CROSS_VIEW_TRAIN_VIEWS = frozenset({1, 2})
 NUCLA_PROTOCOLS = ("xview",)
@@ -136,3 +139,46 @@ def nucla_split(meta: Mapping[str, Any], protocol: str = "xview") -> str:
     if protocol != "xview":
         raise ValueError(f"unknown N-UCLA protocol {protocol!r}; expected one of {NUCLA_PROTOCOLS}")
     return "train" if meta["view"] in NUCLA_CROSS_VIEW_TRAIN_VIEWS else "test"
+
+
+def _nucla_plan(raw_dir: Path, config: str) -> BuildPlan:
+    import datasets  # here, not at the top: reading a clip does not need it
+
+    from .features import skeleton_features
+
+    return BuildPlan(
+        items=find_raw_files(raw_dir, "*.json", subdirs=("all_sqe",)),
+        load_fn=load_nucla_clip,
+        split_fn=functools.partial(nucla_split, protocol=config),
+        features=skeleton_features(
+            NUCLA_LABELS,
+            1,
+            NUCLA_NUM_JOINTS,
+            NUCLA_NUM_CHANNELS,
+            {name: datasets.Value("int32") for name in ("subject", "take", "view")},
+            layout=NUCLA_LAYOUT,
+        ),
+    )
+
+
+NUCLA_BENCHMARK = Benchmark(
+    name="nucla",
+    title="Northwestern-UCLA Multiview Action3D (N-UCLA)",
+    layout=NUCLA_LAYOUT,
+    class_names=NUCLA_LABELS,
+    configs={"xview": "cross-view: train on views 1 and 2, test on view 3"},
+    raw_folder="the all_sqe/ folder of JSON clips (CTR-GCN form) or its parent",
+    homepage="https://wangjiangb.github.io/my_data.html",
+    license="cc-by-nc-4.0",
+    license_text="CC BY-NC 4.0 (non-commercial use, attribution)",
+    citation="""@inproceedings{wang2014cross,
+  title={Cross-view Action Modeling, Learning and Recognition},
+  author={Wang, Jiang and Nie, Xiaohan and Xia, Yin and Wu, Ying and Zhu, Song-Chun},
+  booktitle={CVPR},
+  year={2014}
+}""",
+    plan=_nucla_plan,
+    columns={"subject": "subject id 1-10", "take": "take (repetition) id", "view": "camera view 1-3"},
+    test_split_note="the raw folder holds no view-3 clip (only training views 1 and 2 were supplied?)",
+)
+"""The N-UCLA entry of ``data.benchmarks.BENCHMARKS`` (``dataset_scripts/nucla.py``)."""

@@ -12,12 +12,14 @@ extractor can mask them without NaNs ever reaching training.
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import scipy.io
 
+from .benchmark import Benchmark, BuildPlan, find_raw_files
 from .errors import SkeletonFileError, coordinate_problem
 from .skeletons import PENN_LAYOUT
 
@@ -42,7 +44,7 @@ PENN_ACTION_LABELS: tuple[str, ...] = (
 PENN_ACTIONS: tuple[str, ...] = PENN_ACTION_LABELS
 PENN_JOINTS: tuple[str, ...] = PENN_LAYOUT.joint_names
 
-PENN_NUM_CHANNELS = 2
+PENN_NUM_CHANNELS = PENN_LAYOUT.num_channels  # image pixels (x, y)
 PENN_PROTOCOLS = ("official",)
 
 _REQUIRED_KEYS = ("action", "pose", "x", "y", "visibility", "dimensions", "nframes", "train")
@@ -135,3 +137,56 @@ def penn_split(meta: dict[str, Any], protocol: str = "official") -> str:
     if protocol != "official":
         raise ValueError(f"unknown Penn Action protocol {protocol!r}; expected one of {PENN_PROTOCOLS}")
     return meta["split"]
+
+
+def _penn_plan(raw_dir: Path, config: str) -> BuildPlan:
+    import datasets  # here, not at the top: reading a clip does not need it
+
+    from .features import skeleton_features
+
+    return BuildPlan(
+        items=find_raw_files(raw_dir, "*.mat", subdirs=("labels",)),
+        load_fn=load_penn_clip,
+        split_fn=functools.partial(penn_split, protocol=config),
+        features=skeleton_features(
+            PENN_ACTION_LABELS,
+            1,
+            len(PENN_JOINTS),
+            PENN_NUM_CHANNELS,
+            {
+                "pose": datasets.Value("string"),
+                "image_height": datasets.Value("int32"),
+                "image_width": datasets.Value("int32"),
+                "visibility": datasets.Array2D(shape=(None, len(PENN_JOINTS)), dtype="uint8"),
+            },
+            layout=PENN_LAYOUT,
+        ),
+    )
+
+
+PENN_ACTION_BENCHMARK = Benchmark(
+    name="penn_action",
+    title="Penn Action",
+    layout=PENN_LAYOUT,
+    class_names=PENN_ACTION_LABELS,
+    configs={"official": "the official split stored in each file (train == 1 / -1)"},
+    raw_folder="the Penn_Action folder with labels/ or the labels/ folder of .mat files itself",
+    homepage="http://dreamdragon.github.io/PennAction/",
+    license="other",
+    license_text="Penn Action terms: research use only",
+    citation="""@inproceedings{zhang2013actemes,
+  title={From Actemes to Action: A Strongly-supervised Representation for Detailed Action Understanding},
+  author={Zhang, Weiyu and Zhu, Menglong and Derpanis, Konstantinos G.},
+  booktitle={ICCV},
+  year={2013}
+}""",
+    plan=_penn_plan,
+    columns={
+        "pose": "camera viewpoint: front, back, left or right",
+        "image_height": "video frame height in pixels",
+        "image_width": "video frame width in pixels",
+        "visibility": "(frames, 13) uint8, 1 where the joint is visible (invisible ones keep their x, y)",
+    },
+    test_split_note="the raw folder holds no file with train == -1 (only the training portion supplied?)",
+)
+"""The Penn Action entry of ``data.benchmarks.BENCHMARKS`` (``dataset_scripts/penn_action.py``)."""

@@ -12,14 +12,19 @@
 
 from __future__ import annotations
 
+import collections
+import functools
 import re
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+from .benchmark import Benchmark, BuildError, BuildPlan, Clip
 from .errors import SkeletonFileError, coordinate_problem
+from .skeletons import NTU_LAYOUT
 
 PKU_MMD_NUM_PERSONS = 2
 PKU_MMD_NUM_JOINTS = 25
@@ -305,3 +310,151 @@ def read_pku_split(path: str | Path) -> dict[str, list[str]]:
     if both:
         raise SkeletonFileError(path, f"{len(both)} ids are in both lists, e.g. {both[0]!r}")
     return {"train": parts["train"], "test": parts["test"]}
+
+
+# ----------------------------------------------------------------------------------------------------
+# The PKU-MMD benchmark
+
+# PKU-MMD: one raw item is a sequence (skeleton file + label file) that gives one clip per label row.
+_PKU_CONFIGS = {
+    "phase1-xsub": "phase I (51 actions), cross-subject split of cross-subject.txt",
+    "phase1-xview": "phase I (51 actions), cross-view split of cross-view.txt",
+    "phase2-xsub": "phase II, cross-subject split of cross_subject_v2.txt",
+    "phase2-xview": "phase II, cross-view split of cross_view_v2.txt",
+}
+_PKU_SEQUENCE_FILE = re.compile(r"^(?:\d{4}|A\d{2}N\d{2})-[LMR]\.txt$")
+
+
+def load_pku_sequence(item: tuple[str, str, str]) -> list[Clip]:
+    """Read one PKU-MMD sequence ``(skeleton file, label file, sequence id)`` and cut its action instances.
+
+    Label rows with start after end (a few official files have them) are swapped rather than failing the whole
+    sequence; instances in which no joint is tracked (all zeros) are dropped. Every clip gets a ``view``
+    (``""`` when the sequence id does not say).
+    """
+    skeleton_path, label_path, sequence_id = item
+    skeleton = read_pku_skeleton(skeleton_path)
+    labels = read_pku_labels(label_path, allow_reversed=True)
+    clips = []
+    for clip, meta in cut_pku_instances(skeleton, labels, sequence_id):
+        if meta["num_persons"] == 0:
+            continue
+        meta.setdefault("view", "")
+        clips.append((clip, meta))
+    return clips
+
+
+def _pku_split(split_of: Mapping[str, str], meta: Mapping[str, Any]) -> str | None:
+    return split_of.get(meta["sequence_id"])
+
+
+def _pku_folders(raw_dir: Path) -> tuple[Path, Path]:
+    """The skeleton and label folders under ``raw_dir``.
+
+    The folders of sequence files (``0002-L.txt``, ``A01N01-L.txt``), told apart by "label" in the path.
+    """
+    folders = collections.Counter(
+        path.parent for path in raw_dir.rglob("*-[LMR].txt") if _PKU_SEQUENCE_FILE.match(path.name)
+    )
+    labels = [folder for folder in folders if "label" in str(folder.relative_to(raw_dir)).lower()]
+    skeletons = [folder for folder in folders if folder not in labels]
+    for kind, found in (("skeleton", skeletons), ("label", labels)):
+        if len(found) != 1:
+            listed = ", ".join(str(folder) for folder in found) or "none"
+            raise BuildError(
+                f"expected one folder of PKU-MMD {kind} files (0002-L.txt) under {raw_dir}; found {listed}"
+            )
+    return skeletons[0], labels[0]
+
+
+def _pku_split_file(raw_dir: Path, config: str) -> Path:
+    phase, protocol = config.split("-")
+    stem = r"cross[-_]subject" if protocol == "xsub" else r"cross[-_]view"
+    suffix = r"[-_]v2" if phase == "phase2" else ""
+    pattern = re.compile(rf"^{stem}{suffix}\.txt$", re.IGNORECASE)
+    found = sorted(path for path in raw_dir.rglob("*.txt") if pattern.match(path.name))
+    if len(found) != 1:
+        listed = ", ".join(str(path) for path in found) or "none"
+        raise BuildError(f"expected one split file for {config} under {raw_dir} ({pattern.pattern}), found: {listed}")
+    return found[0]
+
+
+def _pku_plan(raw_dir: Path, config: str) -> BuildPlan:
+    import datasets  # here, not at the top: reading a clip does not need it
+
+    from .features import skeleton_features
+
+    raw_dir = Path(raw_dir).expanduser()
+    if not raw_dir.is_dir():
+        raise BuildError(f"raw directory {raw_dir} does not exist or is not a folder")
+    split_file = _pku_split_file(raw_dir, config)
+    try:
+        split_lists = read_pku_split(split_file)
+    except SkeletonFileError as exc:
+        raise BuildError(str(exc)) from exc
+    split_of = {sequence: split for split, sequences in split_lists.items() for sequence in sequences}
+    skeleton_dir, label_dir = _pku_folders(raw_dir)
+    items, absent = [], []
+    for sequence in sorted(split_of):
+        skeleton_path, label_path = skeleton_dir / f"{sequence}.txt", label_dir / f"{sequence}.txt"
+        if skeleton_path.is_file() and label_path.is_file():
+            items.append((str(skeleton_path), str(label_path), sequence))
+        else:
+            absent.append(sequence)
+    if not items:
+        raise BuildError(f"none of the {len(split_of)} sequences of {split_file.name} is in {skeleton_dir}")
+    notes = [f"split file {split_file.name}; skeletons in {skeleton_dir.name}/, labels in {label_dir.name}/"]
+    if absent:
+        notes.append(f"{len(absent)} sequences of the split file have no skeleton or label file, e.g. {absent[0]}")
+    names = PKU_MMD_I_ACTIONS if config.startswith("phase1") else PKU_MMD_II_ACTIONS
+    return BuildPlan(
+        items=items,
+        load_fn=load_pku_sequence,
+        split_fn=functools.partial(_pku_split, split_of),
+        features=skeleton_features(
+            names,
+            PKU_MMD_NUM_PERSONS,
+            PKU_MMD_NUM_JOINTS,
+            NTU_LAYOUT.num_channels,
+            {
+                "sequence_id": datasets.Value("string"),
+                "view": datasets.Value("string"),
+                "start": datasets.Value("int32"),
+                "end": datasets.Value("int32"),
+                "confidence": datasets.Value("float32"),
+            },
+            layout=NTU_LAYOUT,
+        ),
+        notes=notes,
+    )
+
+
+_PKU_CITATION = """@article{liu2017pku,
+  title={PKU-MMD: A Large Scale Benchmark for Continuous Multi-Modal Human Action Understanding},
+  author={Liu, Chunhui and Hu, Yueyu and Li, Yanghao and Song, Sijie and Liu, Jiaying},
+  journal={arXiv preprint arXiv:1703.07475},
+  year={2017}
+}"""
+
+
+PKU_MMD_BENCHMARK = Benchmark(
+    name="pku_mmd",
+    title="PKU-MMD",
+    layout=NTU_LAYOUT,
+    class_names=PKU_MMD_I_ACTIONS,
+    configs=_PKU_CONFIGS,
+    raw_folder="the PKU-MMD folder holding the skeleton folder, the label folder and the split files",
+    homepage="https://www.icst.pku.edu.cn/struct/Projects/PKUMMD.html",
+    license="other",
+    license_text="PKU-MMD terms of use: academic research only",
+    citation=_PKU_CITATION,
+    plan=_pku_plan,
+    columns={
+        "sequence_id": "untrimmed sequence the clip was cut from (e.g. 0002-L)",
+        "view": "camera view L, M or R",
+        "start": "first frame in the sequence (1-based, as in the label file)",
+        "end": "last frame in the sequence (inclusive)",
+        "confidence": "annotators' confidence of the instance",
+    },
+)
+"""The PKU-MMD entry of ``data.benchmarks.BENCHMARKS`` (``dataset_scripts/pku_mmd.py``)."""

@@ -34,7 +34,7 @@ import datasets
 import numpy as np
 from datasets.arrow_writer import ArrowWriter
 
-from .features import LABEL_COLUMN, SKELETON_COLUMN, skeleton_features
+from .features import LABEL_COLUMN, SKELETON_COLUMN, layout_name_of, skeleton_features
 
 PYSKL_KEYS = ("frame_dir", "label", "total_frames", "keypoint", "keypoint_score", "img_shape", "original_shape")
 """The annotation keys pyskl itself reads; any other key is a metadata column."""
@@ -161,6 +161,8 @@ def export_pyskl(dataset_dict: Mapping[str, datasets.Dataset], path: str | os.Pa
     content["annotations"] = annotations
     if isinstance(label, datasets.ClassLabel):
         content["class_names"] = list(label.names)
+    if layout_name := layout_name_of(first.features):
+        content["skeleton_layout"] = layout_name  # read back by import_pyskl; pyskl itself ignores unknown keys
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, partial = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
     try:
@@ -230,6 +232,7 @@ def import_pyskl(
     append_scores: bool = False,
     trust_pickle: bool = False,
     work_dir: str | os.PathLike | None = None,
+    layout: str | None = None,
 ) -> datasets.DatasetDict:
     """Read a pyskl `.pkl` into a ``DatasetDict`` with the package's features.
 
@@ -244,6 +247,9 @@ def import_pyskl(
             by default the scores are dropped.
         trust_pickle: load with the plain unpickler (runs whatever code the file holds); only for trusted files.
         work_dir: where the Arrow files go (a new temporary folder by default; the caller removes it).
+        layout: the skeleton layout name the dataset records (``data.skeletons.LAYOUTS``); default: the file's
+            ``skeleton_layout`` (files written by :func:`export_pyskl`), else none (inferred from the joint count
+            where the package needs it, see ``data.skeletons.legacy_layout``).
     """
     path = Path(path)
     content = read_pyskl(path, trust_pickle=trust_pickle)
@@ -272,7 +278,12 @@ def import_pyskl(
         class_names = content.get("class_names") or [str(i) for i in range(max(labels) + 1)]
     if min(labels) < 0 or max(labels) >= len(class_names):
         raise PysklFormatError(f"{path}: labels {min(labels)}..{max(labels)} do not fit {len(class_names)} classes")
-    features = skeleton_features(class_names, num_persons, num_joints, num_channels, _metadata_features(annotations))
+    metadata = _metadata_features(annotations)
+    layout = layout or content.get("skeleton_layout")
+    try:
+        features = skeleton_features(class_names, num_persons, num_joints, num_channels, metadata, layout)
+    except (KeyError, ValueError) as exc:
+        raise PysklFormatError(f"{path}: {exc}") from None
 
     work_dir = Path(work_dir) if work_dir is not None else Path(tempfile.mkdtemp(prefix="hf-cascadeformer-pyskl-"))
     work_dir.mkdir(parents=True, exist_ok=True)

@@ -262,6 +262,9 @@ PENN_LAYOUT = SkeletonLayout(
 LAYOUTS: dict[str, SkeletonLayout] = {
     layout.name: layout for layout in (NTU_LAYOUT, NTU_2D_LAYOUT, NUCLA_LAYOUT, PENN_LAYOUT)
 }
+"""Every known layout by its ``name``: the names datasets (their skeleton feature's ``id``) and configs
+(``skeleton_layout``) record. :func:`register_layout` adds one."""
+
 _ALIASES = {
     "ntu60": "ntu",
     "ntu120": "ntu",
@@ -274,19 +277,80 @@ _ALIASES = {
     "penn_action": "penn",
 }
 
+# Datasets and configs saved before the layout was recorded by name carry only their joint and channel counts; for
+# them alone the layout is inferred from those, as the package did then (NTU RGB+D 25 joints in 3D or 2D, N-UCLA 20,
+# Penn Action 13). A dataset or config that names its layout never goes through this table.
+_LEGACY_LAYOUTS = {25: "ntu", 20: "nucla", 13: "penn"}  # 25 joints in 2D: "ntu_2d"
+
+
+class UnknownLayoutError(KeyError, ValueError):
+    """A layout name no registered :class:`SkeletonLayout` has; its message is one line. A ``KeyError`` for a lookup
+    and a ``ValueError`` for the command line, which reports bad input as one line without a traceback."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
 
 def _lookup_key(name: str) -> str:
     return "".join(ch for ch in name.lower() if ch.isalnum())
 
 
-_LOOKUP = {_lookup_key(name): name for name in LAYOUTS} | {
-    _lookup_key(alias): target for alias, target in _ALIASES.items()
-}
+def _lookup() -> dict[str, str]:
+    table = {_lookup_key(alias): target for alias, target in _ALIASES.items()}
+    return table | {_lookup_key(name): name for name in LAYOUTS}
 
 
 def get_layout(name: str) -> SkeletonLayout:
-    """The layout registered under ``name``, ignoring case and separators (``"ntu"``, ``"NTU-120"``)."""
-    key = _lookup_key(name)
-    if key not in _LOOKUP:
-        raise KeyError(f"unknown skeleton layout {name!r}; known: {sorted(set(LAYOUTS) | set(_ALIASES))}")
-    return LAYOUTS[_LOOKUP[key]]
+    """The layout registered under ``name``, ignoring case and separators (``"ntu"``, ``"NTU-120"``): the one
+    lookup from a layout name to its joints, bones, flip pairs and root joint.
+
+    Raises :class:`UnknownLayoutError` (a ``KeyError``) with a one-line message for a name no layout has.
+    """
+    key = _lookup_key(str(name))
+    table = _lookup()
+    if key not in table:
+        known = ", ".join(sorted(LAYOUTS))
+        raise UnknownLayoutError(f"unknown skeleton layout {name!r}; known layouts: {known} (see register_layout)")
+    return LAYOUTS[table[key]]
+
+
+def register_layout(layout: SkeletonLayout) -> SkeletonLayout:
+    """Add ``layout`` to :data:`LAYOUTS` (after :meth:`SkeletonLayout.validate`) so :func:`get_layout` finds it by
+    its name; a second 25-joint format (OpenPose BODY_25, ...) registered this way keeps its own bones, flip pairs
+    and root joint. Re-registering the same layout is a no-op; another layout under a taken name is an error."""
+    layout.validate()
+    existing = LAYOUTS.get(layout.name)
+    if existing is not None and existing != layout:
+        raise ValueError(f"a different skeleton layout is already registered as {layout.name!r}")
+    if existing is None and _lookup_key(layout.name) in _lookup():
+        raise ValueError(f"skeleton layout name {layout.name!r} clashes with {get_layout(layout.name).name!r}")
+    LAYOUTS[layout.name] = layout
+    return layout
+
+
+def legacy_layout(num_joints: int, num_channels: int) -> SkeletonLayout:
+    """The layout of a clip, dataset or config that does not name its layout (saved before layouts were recorded
+    by name), inferred from its joint and channel counts: NTU RGB+D for 25 joints (``ntu`` in 3D, ``ntu_2d`` in
+    2D), N-UCLA for 20, Penn Action for 13. Anything else is a ``ValueError``: name the layout instead."""
+    if num_joints not in _LEGACY_LAYOUTS:
+        raise ValueError(
+            f"no known skeleton layout has {num_joints} joints (known without a name: 25 NTU RGB+D, 20 N-UCLA, "
+            "13 Penn Action); name the skeletons' layout"
+        )
+    if num_joints == NTU_2D_LAYOUT.num_joints and num_channels == NTU_2D_LAYOUT.num_channels:
+        return NTU_2D_LAYOUT
+    return LAYOUTS[_LEGACY_LAYOUTS[num_joints]]
+
+
+def resolve_layout(name: str | None, num_joints: int, num_channels: int) -> SkeletonLayout:
+    """The layout named ``name`` (checked against the joint and channel counts), or, when ``name`` is ``None``,
+    :func:`legacy_layout` of the counts."""
+    if name is None:
+        return legacy_layout(num_joints, num_channels)
+    layout = get_layout(name)
+    if (layout.num_joints, layout.num_channels) != (num_joints, num_channels):
+        raise ValueError(
+            f"skeleton layout {layout.name!r} has {layout.num_joints} joints x {layout.num_channels} channels, the "
+            f"skeletons {num_joints} x {num_channels}"
+        )
+    return layout

@@ -31,7 +31,7 @@ import numpy as np
 import pyarrow as pa
 
 from .features import skeleton_features
-from .skeletons import NTU_LAYOUT
+from .skeletons import NTU_2D_LAYOUT, NTU_LAYOUT
 
 SYNTHETIC_ACTIONS: tuple[str, ...] = (
     "wave right hand",
@@ -917,7 +917,8 @@ def _nested_list_array(clips: list[np.ndarray]) -> pa.Array:
 def synthetic_features(two_d: bool = False) -> datasets.Features:
     """The features of :func:`load_synthetic_dataset` (metadata: ``subject``, ``view``, ``replication``)."""
     metadata = {name: datasets.Value("int32") for name in ("subject", "view", "replication")}
-    return skeleton_features(SYNTHETIC_ACTIONS, NUM_PERSONS, NUM_JOINTS, 2 if two_d else 3, metadata)
+    layout = NTU_2D_LAYOUT if two_d else NTU_LAYOUT
+    return skeleton_features(SYNTHETIC_ACTIONS, NUM_PERSONS, NUM_JOINTS, layout.num_channels, metadata, layout)
 
 
 def _split(

@@ -17,8 +17,8 @@ import torch
 
 from ..configuration_cascadeformer import CONFIG_FIELDS, PRESETS, CascadeFormerConfig
 from ..data.errors import UserInputError
-from ..data.features import LABEL_COLUMN, SKELETON_COLUMN
-from ..data.skeletons import NTU_LAYOUT, NUCLA_LAYOUT, PENN_LAYOUT, SkeletonLayout
+from ..data.features import LABEL_COLUMN, SKELETON_COLUMN, layout_name_of
+from ..data.skeletons import SkeletonLayout, resolve_layout
 from ..hub import is_local_reference
 
 EMBEDDED_DATASET = "embedded"
@@ -27,18 +27,23 @@ EMBEDDED_2D_DATASET = "embedded-2d"
 
 @dataclass(frozen=True)
 class DataGeometry:
-    """What a model needs to know about a dataset's clips and labels."""
+    """What a model needs to know about a dataset's clips and labels.
+
+    `layout_name` is the skeleton layout the dataset records (`data.features.layout_name_of`), `None` for a dataset
+    built before layouts were recorded (see `layout_for`)."""
 
     num_persons: int
     num_joints: int
     num_channels: int
     class_names: tuple[str, ...]
+    layout_name: str | None = None
 
     @classmethod
     def of(cls, dataset: datasets.Dataset) -> DataGeometry:
         skeleton = dataset.features[SKELETON_COLUMN]
         _, persons, joints, channels = skeleton.shape
-        return cls(persons, joints, channels, tuple(dataset.features[LABEL_COLUMN].names))
+        names = tuple(dataset.features[LABEL_COLUMN].names)
+        return cls(persons, joints, channels, names, layout_name_of(dataset.features))
 
 
 def load_dataset_dict(
@@ -86,11 +91,10 @@ def with_validation_split(
 
 
 def layout_for(geometry: DataGeometry) -> SkeletonLayout:
-    """The joint layout of a dataset, known from its joint count (NTU 25, N-UCLA 20, Penn Action 13)."""
-    layouts = {25: NTU_LAYOUT, 20: NUCLA_LAYOUT, 13: PENN_LAYOUT}
-    if geometry.num_joints not in layouts:
-        raise ValueError(f"no known joint layout has {geometry.num_joints} joints (known: 25, 20, 13)")
-    return layouts[geometry.num_joints]
+    """The skeleton layout of a dataset: the one it names (`data.skeletons.get_layout`), checked against its joints
+    and channels; a dataset that names none (built before layouts were recorded) gets the layout its joint and
+    channel counts imply (`data.skeletons.legacy_layout`: NTU 25, N-UCLA 20, Penn Action 13)."""
+    return resolve_layout(geometry.layout_name, geometry.num_joints, geometry.num_channels)
 
 
 def load_config_overrides(path: str | None) -> dict[str, Any]:
@@ -123,8 +127,9 @@ def build_config(
     defaults: Mapping[str, Any] | None = None,
     overrides: Mapping[str, Any] | None = None,
 ) -> CascadeFormerConfig:
-    """A config that fits the data: preset (or `defaults`), then `overrides`, then the data's geometry and labels
-    (and the skeleton layout's bone tree when the `"bone"` input stream is asked for)."""
+    """A config that fits the data: preset (or `defaults`), then `overrides`, then the data's geometry, labels and
+    skeleton layout name (`None` for a joint set no layout describes), and the layout's bone tree when the `"bone"`
+    input stream is asked for."""
     fields: dict[str, Any] = dict(PRESETS[preset]) if preset else dict(defaults or {})
     fields.update(overrides or {})
     fields.pop("num_labels", None)
@@ -135,6 +140,10 @@ def build_config(
         id2label=dict(enumerate(geometry.class_names)),
         label2id={name: index for index, name in enumerate(geometry.class_names)},
     )
+    try:  # the data's layout, not the preset's: a preset's benchmark may be built in 2D, or another format
+        fields["skeleton_layout"] = layout_for(geometry).name
+    except ValueError:  # a custom joint set (an unknown name or joint count)
+        fields["skeleton_layout"] = None
     if "bone" in fields.get("input_streams", ()) and fields.get("bone_parents") is None:
         parents = layout_for(geometry).parents()
         fields["bone_parents"] = [joint if parent < 0 else parent for joint, parent in enumerate(parents)]

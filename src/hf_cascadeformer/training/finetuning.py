@@ -24,6 +24,7 @@ from transformers import (
 from transformers.utils import SAFE_WEIGHTS_NAME
 
 from ..data.collator import AugmentationEpochCallback, AugmentedDataset, SkeletonCollator
+from ..data.model_inputs import feature_extractor_for
 from ..data.transforms import make_train_transform
 from ..feature_extraction_cascadeformer import CascadeFormerFeatureExtractor
 from ..hub import (
@@ -232,7 +233,7 @@ def _model_and_extractor(
         try:
             extractor = AutoFeatureExtractor.from_pretrained(model_args.model)
         except OSError:
-            extractor = CascadeFormerFeatureExtractor.from_model_config(model.config)
+            extractor = feature_extractor_for(model.config, layout_for(geometry))
         if num_frames is not None:
             extractor.num_frames = num_frames
         for key, value in recipe.get("extractor", {}).items():
@@ -240,9 +241,8 @@ def _model_and_extractor(
         return model, extractor
     config = build_config(geometry, model_args.preset or recipe.get("preset"), recipe.get("model"), overrides)
     model = AutoModelForSequenceClassification.from_config(config)
-    extractor = CascadeFormerFeatureExtractor.from_model_config(
-        config, num_frames=num_frames, **recipe.get("extractor", {})
-    )
+    extractor_fields = {"num_frames": num_frames, **recipe.get("extractor", {})}
+    extractor = feature_extractor_for(config, layout_for(geometry), **extractor_fields)
     if num_frames is None:
         extractor.num_frames = None  # pad each batch to its longest clip (the paper's Penn Action setting)
     return model, extractor

@@ -27,7 +27,7 @@ from transformers import AutoModelForPreTraining, HfArgumentParser, get_cosine_s
 from transformers.utils import SAFE_WEIGHTS_NAME
 
 from ..data.collator import SkeletonCollator
-from ..feature_extraction_cascadeformer import CascadeFormerFeatureExtractor
+from ..data.model_inputs import feature_extractor_for
 from ..hub import render_pretraining_card, write_model_card
 from .arguments import DataArguments, PretrainArguments
 from .common import (
@@ -35,6 +35,7 @@ from .common import (
     build_config,
     earlier_run_files,
     latest_complete_checkpoint,
+    layout_for,
     load_config_overrides,
     load_dataset_dict,
     parameter_groups,
@@ -160,8 +161,12 @@ def pretrain(data_args: DataArguments, args: PretrainArguments) -> Path:
         overrides["pretraining_objective"] = args.objective
     config = build_config(geometry, args.preset, EMBEDDED_MODEL, overrides)
     model = AutoModelForPreTraining.from_config(config)
-    extractor = CascadeFormerFeatureExtractor.from_model_config(
-        config, num_frames=args.num_frames, resampling="interpolate", scale_normalization=args.scale_normalization
+    extractor = feature_extractor_for(
+        config,
+        layout_for(geometry),
+        num_frames=args.num_frames,
+        resampling="interpolate",
+        scale_normalization=args.scale_normalization,
     )
     collate = SkeletonCollator(extractor, include_labels=False)
 
