@@ -86,3 +86,13 @@ def load_example(name: str) -> ModuleType:
     sys.modules[spec.name] = module  # dataclasses look their module up by name
     spec.loader.exec_module(module)
     return module
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Deal the tests round-robin into one run of tests per xdist worker, slow end-to-end tests first, so that
+    pyproject's `--dist worksteal` (which hands each worker an equal consecutive share) starts every worker on its
+    share of the long tests and the short ones fill in after them, instead of a few long tests ending the run on one
+    core while the other idles."""
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    slow_first = sorted(items, key=lambda item: item.get_closest_marker("slow") is None)
+    items[:] = [item for share in range(workers) for item in slow_first[share::workers]]
