@@ -13,7 +13,11 @@ import scipy.io
 import torch
 from safetensors.torch import load_file
 
+from hf_cascadeformer import CascadeFormerConfig, CascadeFormerForMaskedSkeletonModeling
+from hf_cascadeformer.configuration_cascadeformer import PRETRAINING_OBJECTIVES
+from hf_cascadeformer.modeling_cascadeformer_objectives import PRETRAINING_OBJECTIVE_CLASSES
 from hf_cascadeformer.training import recipe_runner
+from hf_cascadeformer.training.arguments import RecipeArguments
 from hf_cascadeformer.training.recipes import BENCHMARK_RECIPES
 
 
@@ -109,3 +113,25 @@ def test_validation_protocols_split_the_training_clips_as_data():
     assert sorted(subject["validation"]["subject"]) == [8, 9, 10, 10]
     with pytest.raises(SystemExit, match="does not apply"):
         recipe.validation_protocol(BENCHMARK_RECIPES["penn-action"], "cross-subject")  # Penn Action has no subject ids
+
+
+@pytest.mark.parametrize("objective", PRETRAINING_OBJECTIVES)
+@pytest.mark.parametrize("benchmark", sorted(BENCHMARK_RECIPES))
+def test_every_objective_gets_the_token_layout_it_masks(benchmark, objective):
+    # The recipe takes the token layout from the objective's class (`--objective mamp` used to be refused and
+    # would have been given frame tokens); the fields must build a pretraining model that computes a loss.
+    args = RecipeArguments(benchmark=benchmark, raw_dir="unused", output_dir="unused", objective=objective)
+    fields = recipe_runner.model_fields(args, BENCHMARK_RECIPES[benchmark])
+    assert fields.get("token_layout", "frame") == PRETRAINING_OBJECTIVE_CLASSES[objective].token_layout
+    num_joints, channels = (13, 2) if benchmark == "penn-action" else (20, 3)
+    small = {"hidden_size": 32, "intermediate_size": 64, "decoder_hidden_size": 32, "num_attention_heads": 2}
+    shape = {"num_joints": num_joints, "num_channels": channels}
+    config = CascadeFormerConfig(**{**fields, **small, **shape, "pretraining_objective": objective})
+    model = CascadeFormerForMaskedSkeletonModeling(config)
+    skeletons = torch.randn(2, 1, 16, num_joints, channels)  # (batch, persons, frames, joints, channels)
+    loss = model(skeletons=skeletons, attention_mask=torch.ones(2, 16, dtype=torch.long)).loss
+    assert torch.isfinite(loss) and loss > 0
+    no_pretraining = RecipeArguments(
+        benchmark=benchmark, raw_dir="unused", output_dir="unused", objective=objective, no_pretraining=True
+    )
+    assert "token_layout" not in recipe_runner.model_fields(no_pretraining, BENCHMARK_RECIPES[benchmark])

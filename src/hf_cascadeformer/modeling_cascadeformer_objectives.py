@@ -51,7 +51,7 @@ class PretrainingObjective(nn.Module):
     """What every pretraining objective provides (the interface `CascadeFormerForMaskedSkeletonModeling` and the
     training loop in `hf_cascadeformer/training/pretraining.py` rely on).
 
-    Subclasses set `loss_is_token_mean` and implement `noise_shape` and `forward`.
+    Subclasses set `token_layout` and `loss_is_token_mean` and implement `noise_shape` and `forward`.
     """
 
     # The `pretraining_objective` name the class is registered under (set by `register_objective`).
@@ -61,9 +61,17 @@ class PretrainingObjective(nn.Module):
     # when the loss holds statistics of the whole batch (GFP's covariance and variance terms, like BatchNorm
     # without synchronisation): each process's loss is then taken as it is.
     loss_is_token_mean: ClassVar[bool]
+    # The config's `token_layout` the objective masks and decodes (a recipe sets it from here).
+    token_layout: ClassVar[str]
 
     def __init__(self, config: CascadeFormerConfig):
         super().__init__()
+        if config.token_layout != self.token_layout:
+            others = sorted(n for n, c in PRETRAINING_OBJECTIVE_CLASSES.items() if c.token_layout == config.token_layout)
+            raise ValueError(
+                f"pretraining_objective={config.pretraining_objective!r} needs token_layout={self.token_layout!r} "
+                f"(got {config.token_layout!r}; objectives for it: {others})"
+            )
         self.config = config
 
     def noise_shape(self, num_frames: int) -> tuple[int, int]:
@@ -112,14 +120,10 @@ class MaskedJointReconstruction(PretrainingObjective):
     masked coordinates of valid frames only."""
 
     loss_is_token_mean = True
+    token_layout = "frame"
 
     def __init__(self, config: CascadeFormerConfig):
         super().__init__(config)
-        if config.token_layout != "frame":
-            raise ValueError(
-                "pretraining_objective='masked_joint' needs token_layout='frame'; joint-segment tokens are "
-                "pretrained with 'mamp' or 'gfp'"
-            )
         self.decoder = nn.Linear(config.hidden_size, config.frame_size)
 
     def noise_shape(self, num_frames: int) -> tuple[int, int]:
@@ -196,14 +200,10 @@ class MaskedTokenModeling(PretrainingObjective):
     """
 
     _no_weight_decay = ("mask_token",)  # a learned token, not a weight matrix
+    token_layout = "joint_segment"
 
     def __init__(self, config: CascadeFormerConfig):
         super().__init__(config)
-        if config.token_layout != "joint_segment":
-            raise ValueError(
-                f"pretraining_objective={config.pretraining_objective!r} needs token_layout='joint_segment' "
-                f"(got {config.token_layout!r})"
-            )
         width = config.decoder_hidden_size
         self.decoder_embedding = nn.Linear(config.hidden_size, width)
         self.mask_token = nn.Parameter(torch.zeros(1, 1, width))

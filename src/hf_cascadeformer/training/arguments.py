@@ -327,7 +327,7 @@ class RecipeArguments:
         default=None, metadata={"help": "CascadeFormer variant", "choices": sorted(VARIANT_FRAME_EMBEDDINGS)}
     )
     objective: str | None = field(
-        default=None, metadata={"help": "pretraining objective", "choices": ["masked_joint", "gfp"]}
+        default=None, metadata={"help": "pretraining objective", "choices": PRETRAINING_OBJECTIVES}
     )
     no_pretraining: bool = field(default=False, metadata={"help": "fine-tune from scratch (ablation)"})
     no_cascade: bool = field(default=False, metadata={"help": "plain head on stage-1 features (ablation)"})

@@ -27,6 +27,7 @@ import numpy as np
 from transformers import HfArgumentParser
 
 from ..configuration_cascadeformer import VARIANT_FRAME_EMBEDDINGS
+from ..modeling_cascadeformer_objectives import PRETRAINING_OBJECTIVE_CLASSES
 from ..data.builders import load_benchmark, run_cli
 from .arguments import (
     DataArguments,
@@ -44,7 +45,7 @@ from .pretraining import pretrain
 from .recipes import (
     BENCHMARK_RECIPES,
     FINETUNE_RECIPES,
-    GFP_FIELDS,
+    JOINT_SEGMENT_FIELDS,
     VALIDATION_PROTOCOLS,
     BenchmarkRecipe,
     StratifiedFraction,
@@ -118,8 +119,9 @@ def model_fields(args: RecipeArguments, recipe: BenchmarkRecipe) -> dict[str, An
     """The model's config fields: the fine-tuning recipe's size, the variant, the pretraining objective."""
     fields = dict(FINETUNE_RECIPES[recipe.finetune_recipe]["model"])
     fields["frame_embedding"] = VARIANT_FRAME_EMBEDDINGS[args.variant or recipe.variant]
-    if not args.no_pretraining and (args.objective or recipe.objective) == "gfp":
-        fields.update(GFP_FIELDS, decoder_hidden_size=fields["hidden_size"])
+    objective = None if args.no_pretraining else args.objective or recipe.objective
+    if objective and PRETRAINING_OBJECTIVE_CLASSES[objective].token_layout == "joint_segment":
+        fields.update(JOINT_SEGMENT_FIELDS, pretraining_objective=objective, decoder_hidden_size=fields["hidden_size"])
     if args.no_cascade:
         fields["use_cascade"] = False
     fields.update(load_config_overrides(args.config))

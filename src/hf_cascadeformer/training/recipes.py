@@ -162,5 +162,6 @@ BENCHMARK_RECIPES: dict[str, BenchmarkRecipe] = {
     ),
 }
 
-# Joint-segment tokens for GFP: 4-frame segments, MAMP's masking; the width follows the recipe's model.
-GFP_FIELDS = {"token_layout": "joint_segment", "segment_length": 4, "pretraining_objective": "gfp"}
+# Joint-segment tokens for the objectives that mask them (MAMP, GFP): 4-frame segments as in MAMP; the recipe runner
+# adds the objective's name and a decoder as wide as the recipe's model.
+JOINT_SEGMENT_FIELDS = {"token_layout": "joint_segment", "segment_length": 4}
