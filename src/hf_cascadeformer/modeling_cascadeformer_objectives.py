@@ -67,7 +67,8 @@ class PretrainingObjective(nn.Module):
     def __init__(self, config: CascadeFormerConfig):
         super().__init__()
         if config.token_layout != self.token_layout:
-            others = sorted(n for n, c in PRETRAINING_OBJECTIVE_CLASSES.items() if c.token_layout == config.token_layout)
+            layout = config.token_layout
+            others = sorted(name for name, cls in PRETRAINING_OBJECTIVE_CLASSES.items() if cls.token_layout == layout)
             raise ValueError(
                 f"pretraining_objective={config.pretraining_objective!r} needs token_layout={self.token_layout!r} "
                 f"(got {config.token_layout!r}; objectives for it: {others})"

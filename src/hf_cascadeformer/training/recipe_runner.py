@@ -27,8 +27,8 @@ import numpy as np
 from transformers import HfArgumentParser
 
 from ..configuration_cascadeformer import VARIANT_FRAME_EMBEDDINGS
-from ..modeling_cascadeformer_objectives import PRETRAINING_OBJECTIVE_CLASSES
 from ..data.builders import load_benchmark, run_cli
+from ..modeling_cascadeformer_objectives import PRETRAINING_OBJECTIVE_CLASSES
 from .arguments import (
     DataArguments,
     EvaluateArguments,
