@@ -642,6 +642,7 @@ def _pyskl_import(args: argparse.Namespace) -> None:
             append_scores=args.append_scores,
             trust_pickle=args.trust_pickle,
             work_dir=work_dir,
+            layout=args.layout,
         )
         output = save_dataset_dict(dataset_dict, args.output_dir)
         counts = ", ".join(f"{name} {len(split)}" for name, split in dataset_dict.items())
@@ -684,6 +685,12 @@ def _add_pyskl(commands: Any) -> None:
     imported.add_argument("--class-names", default=None, help="a text file with one action name per line [0, 1, ...]")
     imported.add_argument("--num-persons", type=int, default=None, help="person slots [the most in any clip]")
     imported.add_argument("--append-scores", action="store_true", help="keep keypoint_score as a last channel")
+    imported.add_argument(
+        "--layout",
+        default=None,
+        help="skeleton layout the dataset records, e.g. ntu, ntu_2d, nucla, penn (data.skeletons.LAYOUTS) "
+        "[the file's, if written by pyskl-export; else inferred from the joint count where needed]",
+    )
     imported.add_argument(
         "--trust-pickle",
         action="store_true",

@@ -13,6 +13,7 @@ import pytest
 
 from hf_cascadeformer.cli import main
 from hf_cascadeformer.data.builders import BENCHMARKS, build_dataset_dict, load_benchmark, save_dataset_dict
+from hf_cascadeformer.data.features import layout_name_of
 from hf_cascadeformer.data.pyskl import PysklFormatError, export_pyskl, import_pyskl, read_pyskl
 
 
@@ -64,6 +65,21 @@ def test_cli_round_trip_on_real_clips(nucla_subset, tmp_path, capsys):
     back = load_benchmark(tmp_path / "back")
     for split in ("train", "test"):
         assert_same_dataset(back[split], nucla_subset[split])
+
+
+def test_cli_records_the_layout_it_is_given(tmp_path, capsys):
+    # pyskl's own files name no layout (nothing is recorded without --layout); --layout records one, and a name no
+    # layout has is a one-line error with nothing written.
+    path = pyskl_file(tmp_path / "ntu.pkl")
+    assert main(["pyskl-import", str(path), "--output-dir", str(tmp_path / "plain")]) == 0
+    assert layout_name_of(load_benchmark(tmp_path / "plain")["xsub_train"].features) is None
+    assert main(["pyskl-import", str(path), "--output-dir", str(tmp_path / "out"), "--layout", "NTU"]) == 0
+    assert layout_name_of(load_benchmark(tmp_path / "out")["xsub_train"].features) == "ntu"
+    capsys.readouterr()
+    assert main(["pyskl-import", str(path), "--output-dir", str(tmp_path / "bad"), "--layout", "kinect9"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "unknown skeleton layout 'kinect9'" in err
+    assert not (tmp_path / "bad").exists()
 
 
 def pyskl_file(path: Path, **changes) -> Path:
