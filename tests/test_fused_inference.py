@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from hf_cascadeformer import CascadeFormerConfig, CascadeFormerForSequenceClassification, CascadeFormerModel
-from hf_cascadeformer.modeling_cascadeformer import CascadeFormerEncoder
+from hf_cascadeformer.modeling_cascadeformer import CascadeFormerEncoder, masked_mean
 
 # Paper layers (post-LN, ReLU, padding unmasked) and the package defaults (pre-LN, GELU, padding masked).
 LAYERS = {
@@ -318,3 +318,27 @@ def test_row_attention_runs_only_in_cpu_evaluation_without_gradients(row_attenti
         assert len(row_attention_calls) == 2
         model(clips, attention_mask=mask)
     assert len(row_attention_calls) == 2 + 5
+
+
+def test_packed_cross_attention_equals_the_padded_one_with_and_without_row_spans():
+    """The fusion's cross-attention on packed stage-1 / stage-2 tokens: row by row (`TokenPacking.spans`) and
+    through the padded batch (a packing without spans, with the 4D mask) both give the padded computation's valid
+    tokens."""
+    from hf_cascadeformer.modeling_cascadeformer import TokenPacking
+
+    torch.manual_seed(0)
+    model = CascadeFormerForSequenceClassification(config_of("defaults")).eval()
+    stage1, stage2 = torch.randn(2, 3, 12, 32).unbind(0)
+    token_mask = torch.arange(12)[None] < torch.tensor([12, 4, 9])[:, None]
+    attention_mask = model._attention_mask(stage1, token_mask)
+    with torch.inference_mode():
+        padded = model.fusion(stage1, stage2, attention_mask)[token_mask]
+        for packing in (TokenPacking.of(token_mask, row_spans=True), TokenPacking.of(token_mask)):
+            packed = model.fusion(packing.pack(stage1), packing.pack(stage2), attention_mask, packing=packing)
+            torch.testing.assert_close(packed, padded, rtol=0, atol=1e-5)
+        torch.testing.assert_close(
+            packing.mean_per_row(packed),
+            masked_mean(stage1.new_zeros(3, 12, 32).index_put_((token_mask,), packed), token_mask),
+            rtol=0,
+            atol=1e-6,
+        )
