@@ -161,6 +161,7 @@ class Case:
     padded: bool = True
     compiled: bool = False
     fused: bool = True  # evaluation: the stacks' fused-kernel path where it applies (False: layer by layer)
+    packed: bool = True  # evaluation: masked padding attends row by row on the packed tokens (False: padded batch)
 
     @property
     def label(self) -> str:
@@ -175,6 +176,8 @@ class Case:
             parts.append("compiled")
         if not self.fused:
             parts.append("layer-by-layer")
+        if not self.packed:
+            parts.append("padded-attention")
         return " ".join(parts)
 
     @property
@@ -218,7 +221,7 @@ class ModelCache:
 
     def model(self, case: Case) -> torch.nn.Module:
         head = "pretrain" if case.kind == "pretrain" else "classifier"
-        key = (case.config, case.variant, head, case.attention, case.dtype == "bf16-weights", case.fused)
+        key = (case.config, case.variant, head, case.attention, case.dtype == "bf16-weights", case.fused, case.packed)
         if key not in self.models:
             torch.manual_seed(0)
             config = model_config(case.config, "paper" if case.variant == "reference" else case.variant)
@@ -238,6 +241,7 @@ class ModelCache:
                 for module in model.modules():
                     if isinstance(module, CascadeFormerEncoder):
                         module.fused_inference = case.fused
+                        module.packed_inference = case.packed
             if case.dtype == "bf16-weights":
                 model.to(torch.bfloat16)
             self.models[key] = model
@@ -479,8 +483,8 @@ def model_rows(
 
 def lever_rows(suite: Suite, config: str, batch: int, frames: int) -> list[dict]:
     """The optional levers, each against the package's own default path: optimiser implementation, SDPA against
-    eager attention, the fused encoder-layer kernel in evaluation against the layer-by-layer path, and the cost of
-    padding masks."""
+    eager attention, the fused encoder-layer kernel in evaluation against the layer-by-layer path, row-by-row
+    attention on the packed tokens against attention on the padded batch, and the cost of padding masks."""
     train = [
         Case(config, "paper", "train", optimizer="fused" if _FUSED_ADAMW else "foreach"),
         None if suite.settings.quick else Case(config, "paper", "train", optimizer="foreach"),
@@ -496,6 +500,7 @@ def lever_rows(suite: Suite, config: str, batch: int, frames: int) -> list[dict]
         Case(config, "paper", "eval", fused=False),
         Case(config, "paper", "eval", attention="eager"),
         Case(config, "defaults", "eval"),
+        Case(config, "defaults", "eval", packed=False),
         None if suite.settings.quick else Case(config, "defaults", "eval", attention="eager"),
         Case(config, "defaults", "eval", padded=False),
         Case(config, "defaults", "eval", padded=False, fused=False),

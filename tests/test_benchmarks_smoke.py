@@ -206,6 +206,9 @@ def test_bf16_groups_compare_with_the_reference_under_bf16_autocast(bench):
     assert [row["label"] for row in lever] == ["paper fp32", "paper fp32 layer-by-layer"]
     layered = suite.cache.model(bench.Case("tiny", "paper", "eval", fused=False))
     assert not layered.cascadeformer.encoder.fused_inference
+    padded_attention = suite.cache.model(bench.Case("tiny", "defaults", "eval", packed=False))
+    assert not padded_attention.cascade_encoder.packed_inference and padded_attention.cascade_encoder.fused_inference
+    assert bench.Case("tiny", "defaults", "eval", packed=False).label == "defaults fp32 padded-attention"
 
     report = {
         "meta": {**bench.machine_info(1), "quick": True, "load_after": [0.0] * 3, "wall_s": 1.0},

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from hf_cascadeformer import CascadeFormerConfig, CascadeFormerForSequenceClassification, CascadeFormerModel
-from hf_cascadeformer.modeling_cascadeformer import CascadeFormerEncoder
+from hf_cascadeformer.modeling_cascadeformer import CascadeFormerEncoder, masked_mean
 
 # Paper layers (post-LN, ReLU, padding unmasked) and the package defaults (pre-LN, GELU, padding masked).
 LAYERS = {
@@ -191,3 +191,154 @@ def test_training_is_unchanged_by_the_fused_path():
         results.append({name: value.detach().clone() for name, value in model.state_dict().items()})
     for name, value in results[0].items():
         assert torch.equal(value, results[1][name]), name
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# CPU evaluation of padded batches with padding masked: the valid tokens packed once, attention row by row
+# (`CascadeFormerEncoder.attends_row_by_row`, `attend_rows`, `CascadeFormerForSequenceClassification.packed_features`)
+# ----------------------------------------------------------------------------------------------------------------
+
+
+def set_packed(model: torch.nn.Module, enabled: bool) -> None:
+    for module in model.modules():
+        if isinstance(module, CascadeFormerEncoder):
+            module.packed_inference = enabled
+
+
+@pytest.fixture
+def row_attention_calls(monkeypatch):
+    """Counts the row-by-row attention calls (one per attention layer and forward)."""
+    from hf_cascadeformer import modeling_cascadeformer
+
+    calls = []
+    attend_rows = modeling_cascadeformer.attend_rows
+
+    def counting(query, key, value, spans, scaling):
+        calls.append(len(spans))
+        return attend_rows(query, key, value, spans, scaling)
+
+    monkeypatch.setattr(modeling_cascadeformer, "attend_rows", counting)
+    return calls
+
+
+def logits_packed_and_padded(model, clips, mask) -> tuple[torch.Tensor, torch.Tensor]:
+    """The logits with the packed evaluation path, and with attention on the padded batch (the path before it)."""
+    model.eval()
+    with torch.inference_mode():
+        packed = model(clips, attention_mask=mask).logits
+        set_packed(model, False)
+        padded = model(clips, attention_mask=mask).logits
+    set_packed(model, True)
+    return packed, padded
+
+
+PACKED_CONFIGS = {
+    "defaults": {},
+    "no-cascade": {"use_cascade": False},
+    "ntu-fusion": {"cross_attention_feed_forward": True, "classifier_head": "mlp"},
+    "joint-segment": {"token_layout": "joint_segment", "segment_length": 2},
+}
+
+
+@pytest.mark.parametrize("variant", list(PACKED_CONFIGS))
+@pytest.mark.parametrize("persons", [1, 2])
+@pytest.mark.parametrize("padded", [True, False], ids=["padded", "unpadded"])
+def test_packed_evaluation_logits_equal_the_padded_attention_logits(variant, persons, padded, row_attention_calls):
+    torch.manual_seed(0)
+    config = config_of("defaults", **PACKED_CONFIGS[variant])
+    model = CascadeFormerForSequenceClassification(config)
+    clips, mask = clips_and_mask(persons, padded)
+    packed, reference = logits_packed_and_padded(model, clips, mask)
+    assert reference.std() > 0.5
+    torch.testing.assert_close(packed, reference, rtol=0, atol=1e-5)
+    # Padded batches attend row by row in every layer of both stacks and in the fusion, once per present person
+    # (absent second persons of the 2-person clips are not encoded); unpadded ones take the fused kernel.
+    layers = 2 if variant == "no-cascade" else 2 + 2 + 1
+    assert len(row_attention_calls) == (layers if padded else 0)
+    if padded:
+        assert set(row_attention_calls) == {3 if persons == 1 else 6}
+
+
+def test_packed_evaluation_ignores_what_padding_frames_hold(row_attention_calls):
+    """Masked padding frames (here random values, and a gap inside a clip) change nothing: the packed logits equal
+    the padded-attention logits and those of the clips with the padding zeroed."""
+    torch.manual_seed(0)
+    model = CascadeFormerForSequenceClassification(config_of("defaults")).eval()
+    clips, mask = clips_and_mask(2, True)
+    mask[0, 3:5] = 0  # valid tokens need not be a prefix of the clip
+    noisy = (
+        clips
+        + torch.randn(clips.shape, generator=torch.Generator().manual_seed(2)) * (1 - mask)[:, None, :, None, None]
+    )
+    packed, reference = logits_packed_and_padded(model, noisy, mask)
+    with torch.inference_mode():
+        zeroed = model(clips * mask[:, None, :, None, None], attention_mask=mask).logits
+    torch.testing.assert_close(packed, reference, rtol=0, atol=1e-5)
+    torch.testing.assert_close(packed, zeroed, rtol=0, atol=1e-5)
+    assert len(row_attention_calls) == 2 * 5
+
+
+def test_packed_stage1_outputs_equal_the_padded_ones(row_attention_calls):
+    """`CascadeFormerModel` (stage 1 alone) attends row by row too: valid tokens and the pooled feature equal the
+    padded-attention ones, padding tokens stay zero."""
+    torch.manual_seed(0)
+    model = CascadeFormerModel(config_of("defaults")).eval()
+    clips, mask = clips_and_mask(2, True)
+    with torch.inference_mode():
+        packed = model(clips, attention_mask=mask)
+        set_packed(model, False)
+        padded = model(clips, attention_mask=mask)
+    assert len(row_attention_calls) == 2
+    valid = mask[:, None, :, None].bool()
+    torch.testing.assert_close(packed.last_hidden_state, padded.last_hidden_state, rtol=0, atol=1e-5)
+    assert packed.last_hidden_state.masked_select(~valid).abs().sum() == 0
+    torch.testing.assert_close(packed.pooler_output, padded.pooler_output, rtol=0, atol=1e-5)
+
+
+def test_row_attention_runs_only_in_cpu_evaluation_without_gradients(row_attention_calls):
+    """Training, gradients on in evaluation, an explicitly chosen eager attention, padding not masked: attention
+    stays on the padded batch. Attention outputs asked for: stage 1 runs on the padded batch (its weights are
+    returned), stage 2 (which returns none) row by row."""
+    torch.manual_seed(0)
+    model = CascadeFormerForSequenceClassification(config_of("defaults"))
+    clips, mask = clips_and_mask(1, True)
+    model.train()
+    model(clips, attention_mask=mask, labels=torch.tensor([0, 1, 2])).loss.backward()
+    model.eval()
+    model(clips, attention_mask=mask)  # gradients on
+    with torch.no_grad():
+        model.set_attn_implementation("eager")
+        model(clips, attention_mask=mask)
+        model.set_attn_implementation("sdpa")
+        unmasked = CascadeFormerForSequenceClassification(config_of("defaults", mask_padding_frames=False)).eval()
+        unmasked(clips, attention_mask=mask)
+        assert row_attention_calls == []
+        output = model(clips, attention_mask=mask, output_attentions=True)
+        assert len(output.attentions) == 2 and output.attentions[0].shape == (3, 4, 12, 12)
+        assert len(row_attention_calls) == 2
+        model(clips, attention_mask=mask)
+    assert len(row_attention_calls) == 2 + 5
+
+
+def test_packed_cross_attention_equals_the_padded_one_with_and_without_row_spans():
+    """The fusion's cross-attention on packed stage-1 / stage-2 tokens: row by row (`TokenPacking.spans`) and
+    through the padded batch (a packing without spans, with the 4D mask) both give the padded computation's valid
+    tokens."""
+    from hf_cascadeformer.modeling_cascadeformer import TokenPacking
+
+    torch.manual_seed(0)
+    model = CascadeFormerForSequenceClassification(config_of("defaults")).eval()
+    stage1, stage2 = torch.randn(2, 3, 12, 32).unbind(0)
+    token_mask = torch.arange(12)[None] < torch.tensor([12, 4, 9])[:, None]
+    attention_mask = model._attention_mask(stage1, token_mask)
+    with torch.inference_mode():
+        padded = model.fusion(stage1, stage2, attention_mask)[token_mask]
+        for packing in (TokenPacking.of(token_mask, row_spans=True), TokenPacking.of(token_mask)):
+            packed = model.fusion(packing.pack(stage1), packing.pack(stage2), attention_mask, packing=packing)
+            torch.testing.assert_close(packed, padded, rtol=0, atol=1e-5)
+        torch.testing.assert_close(
+            packing.mean_per_row(packed),
+            masked_mean(stage1.new_zeros(3, 12, 32).index_put_((token_mask,), packed), token_mask),
+            rtol=0,
+            atol=1e-6,
+        )

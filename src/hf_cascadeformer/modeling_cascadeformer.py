@@ -368,15 +368,24 @@ class TokenPacking:
     """Where the valid tokens of a padded `(N, L, ...)` batch are, so that the position-wise parts of a layer
     (projections, feed-forward block, norms, dropout) run on the valid tokens only, packed into `(n, ...)`, and
     only attention sees the padded batch. With padding masked this changes no valid token's output and saves the
-    work on padding: about a third of a layer's products on clips of mixed length."""
+    work on padding: about a third of a layer's products on clips of mixed length.
+
+    `spans` (CPU evaluation, see `CascadeFormerEncoder.attends_row_by_row`): where each row's valid tokens lie in
+    the packed `(n, ...)` tokens, `(start, end)`; attention then runs row by row on them (`attend_rows`) and never
+    sees the padded batch either."""
 
     index: torch.Tensor  # (n,) positions of the valid tokens in the flattened N x L batch
     rows: int
     length: int
+    spans: list[tuple[int, int]] | None = None
 
     @classmethod
-    def of(cls, token_mask: torch.Tensor) -> TokenPacking:
-        return cls(token_mask.flatten().nonzero().flatten(), *token_mask.shape)
+    def of(cls, token_mask: torch.Tensor, row_spans: bool = False) -> TokenPacking:
+        spans = None
+        if row_spans:
+            ends = token_mask.sum(1).cumsum(0).tolist()
+            spans = list(zip([0, *ends[:-1]], ends, strict=True))
+        return cls(token_mask.flatten().nonzero().flatten(), *token_mask.shape, spans)
 
     def pack(self, padded: torch.Tensor) -> torch.Tensor:
         """`(N, L, w)` -> `(n, w)`."""
@@ -388,6 +397,33 @@ class TokenPacking:
         # In place into the fresh zeros: the out-of-place `index_copy` would first clone the whole padded batch.
         padded = packed.new_zeros(self.rows * self.length, width).index_copy_(0, self.index, packed)
         return padded.view(self.rows, self.length, width)
+
+    def mean_per_row(self, packed: torch.Tensor) -> torch.Tensor:
+        """`(n, w)` -> `(N, w)`: each row's valid tokens averaged (`masked_mean` of the padded batch)."""
+        rows = torch.div(self.index, self.length, rounding_mode="floor")
+        sums = packed.new_zeros(self.rows, packed.shape[-1]).index_add_(0, rows, packed)
+        counts = torch.bincount(rows, minlength=self.rows).to(packed.dtype)
+        return sums / counts.unsqueeze(-1)
+
+
+def attend_rows(
+    query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, spans: list[tuple[int, int]], scaling: float
+) -> torch.Tensor:
+    """Attention of each row's packed valid tokens among themselves: `query`, `key` and `value` are `(n, heads,
+    head_dim)`, `spans` the rows' `(start, end)` in them; returns `(n, heads x head_dim)`.
+
+    What masked attention computes on the padded batch, without the padded copies of the projections, the mask or
+    the products with padding keys. Plain products and softmax, queries scaled first (as PyTorch's native
+    encoder-layer kernel computes attention on CPU): on these short rows (tens of tokens, 32-wide heads) the CPU
+    SDPA kernel measured twice as slow per row."""
+    sizes = [end - start for start, end in spans]
+    output = torch.empty_like(query)
+    parts = ((query * scaling).split(sizes), key.split(sizes), value.split(sizes), output.split(sizes))
+    for row_query, row_key, row_value, row_output in zip(*parts, strict=True):
+        row_query, row_key, row_value = (t.transpose(0, 1) for t in (row_query, row_key, row_value))
+        weights = torch.bmm(row_query, row_key.transpose(1, 2)).softmax(-1, dtype=torch.float32)
+        row_output.copy_(torch.bmm(weights.to(row_value.dtype), row_value).transpose(0, 1))
+    return output.flatten(1)
 
 
 def eager_attention_forward(
@@ -438,18 +474,29 @@ class CascadeFormerAttention(nn.Module):
         output_attentions: bool = False,
         packing: TokenPacking | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """`hidden_states` is `(N, L, d)`, or the packed valid tokens `(n, d)` of such a batch with `packing`."""
+        """`hidden_states` is `(N, L, d)`, or the packed valid tokens `(n, d)` of such a batch with `packing`
+        (`key_value_states` then packed alike). With `packing.spans`, attention runs row by row on the packed
+        tokens (`attend_rows`) and returns no weights."""
         width = hidden_states.shape[-1]
+        by_rows = packing is not None and packing.spans is not None and not output_attentions
         if key_value_states is None:
             projected = self.in_proj(hidden_states)
+            if by_rows:
+                heads = projected.unflatten(-1, (3, self.num_heads, self.head_dim)).unbind(1)
+                return self.out_proj(attend_rows(*heads, packing.spans, self.scaling)), None
             if packing is not None:
                 projected = packing.pad(projected)
             query, key, value = projected.chunk(3, dim=-1)
         else:
             query = F.linear(hidden_states, self.in_proj.weight[:width], self.in_proj.bias[:width])
-            key, value = F.linear(key_value_states, self.in_proj.weight[width:], self.in_proj.bias[width:]).chunk(
-                2, dim=-1
-            )
+            key_value = F.linear(key_value_states, self.in_proj.weight[width:], self.in_proj.bias[width:])
+            if by_rows:
+                query = query.unflatten(-1, (self.num_heads, self.head_dim))
+                key, value = key_value.unflatten(-1, (2, self.num_heads, self.head_dim)).unbind(1)
+                return self.out_proj(attend_rows(query, key, value, packing.spans, self.scaling)), None
+            if packing is not None:
+                query, key_value = packing.pad(query), packing.pad(key_value)
+            key, value = key_value.chunk(2, dim=-1)
         query, key, value = (
             t.unflatten(-1, (self.num_heads, self.head_dim)).transpose(1, 2) for t in (query, key, value)
         )
@@ -622,6 +669,22 @@ class CascadeFormerEncoder(nn.Module):
         # Evaluation without gradients runs the fused kernel where it applies (`fused_inference_forward`); False
         # keeps the layer-by-layer path (benchmarks/ measures the difference).
         self.fused_inference = True
+        # CPU evaluation of masked padding attends row by row on the packed tokens (`attends_row_by_row`); False
+        # keeps attention on the padded batch.
+        self.packed_inference = True
+
+    def attends_row_by_row(self, hidden_states: torch.Tensor) -> bool:
+        """Whether packed tokens attend row by row (`TokenPacking.spans`, `attend_rows`) instead of on the padded
+        batch: evaluation without gradients on CPU with SDPA attention (an explicitly chosen implementation keeps
+        its own path), not compiling. Training and gradients keep the padded attention."""
+        return (
+            self.packed_inference
+            and not self.training
+            and not torch.is_grad_enabled()
+            and hidden_states.device.type == "cpu"
+            and not torch.compiler.is_compiling()
+            and all(layer.attention.config._attn_implementation == "sdpa" for layer in self.layers)
+        )
 
     def forward(
         self,
@@ -630,19 +693,29 @@ class CascadeFormerEncoder(nn.Module):
         output_attentions: bool = False,
         output_hidden_states: bool = False,
         token_mask: torch.Tensor | None = None,
+        packing: TokenPacking | None = None,
     ) -> EncoderOutput:
         """`token_mask` `(N, L)` marks the valid tokens: where `attention_mask` masks the others, the layers skip
         them (`TokenPacking`) and their outputs are zeros. Compiled or exported graphs keep the padded path, whose
-        shapes do not depend on the data."""
-        if not (output_attentions or output_hidden_states):
+        shapes do not depend on the data.
+
+        With `packing`, `hidden_states` are already packed `(n, d)` by the caller (who runs several stages on the
+        same packed tokens) and the output stays packed."""
+        packed_by_caller = packing is not None
+        if not (output_attentions or output_hidden_states or packed_by_caller):
             fused = self.fused_inference_forward(hidden_states, attention_mask)
             if fused is not None:
                 return EncoderOutput(last_hidden_state=fused)
         all_hidden = (hidden_states,) if output_hidden_states else None
         all_attentions = () if output_attentions else None
-        packing = None
-        if token_mask is not None and attention_mask is not None and not torch.compiler.is_compiling():
-            packing = TokenPacking.of(token_mask)
+        if (
+            not packed_by_caller
+            and token_mask is not None
+            and attention_mask is not None
+            and not torch.compiler.is_compiling()
+        ):
+            by_rows = not output_attentions and self.attends_row_by_row(hidden_states)
+            packing = TokenPacking.of(token_mask, row_spans=by_rows)
             hidden_states = packing.pack(hidden_states)
         for layer in self.layers:
             hidden_states, weights = layer(hidden_states, attention_mask, output_attentions, packing)
@@ -651,7 +724,7 @@ class CascadeFormerEncoder(nn.Module):
             if output_attentions:
                 all_attentions += (weights,)
         hidden_states = self.norm(hidden_states)
-        if packing is not None:
+        if packing is not None and not packed_by_caller:
             hidden_states = packing.pad(hidden_states)
         if output_hidden_states:
             all_hidden = all_hidden[:-1] + (hidden_states,)
@@ -828,9 +901,14 @@ class CascadeFormerCrossAttentionFusion(nn.Module):
             self.norm2 = nn.LayerNorm(width, eps=config.layer_norm_eps)
 
     def forward(
-        self, stage1: torch.Tensor, stage2: torch.Tensor, attention_mask: torch.Tensor | None = None
+        self,
+        stage1: torch.Tensor,
+        stage2: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        packing: TokenPacking | None = None,
     ) -> torch.Tensor:
-        attended, _ = self.attention(stage1, attention_mask, key_value_states=stage2)
+        """`stage1` and `stage2` are `(N, L, d)`, or both the packed valid tokens `(n, d)` of `packing`."""
+        attended, _ = self.attention(stage1, attention_mask, key_value_states=stage2, packing=packing)
         fused = self.norm1(stage1 + self.dropout(attended))
         if self.feed_forward is not None:
             fused = self.norm2(fused + self.dropout(self.feed_forward(fused)))
@@ -1108,6 +1186,36 @@ class CascadeFormerForSequenceClassification(CascadeFormerPreTrainedModel):
         """Stop (or resume) training stage 1; the paper's ablation shows freezing it costs accuracy."""
         self.cascadeformer.requires_grad_(not frozen)
 
+    def inference_packing(self, tokens: torch.Tensor, token_mask: torch.Tensor | None) -> TokenPacking | None:
+        """The packing of the valid tokens that both stacks, the fusion and the pooling share in CPU evaluation of
+        a padded batch with padding masked (`packed_features`), or None where the stages run one by one: no
+        padding, padding not masked (the stacks then take the fused kernel), or where either stack does not attend
+        row by row (`CascadeFormerEncoder.attends_row_by_row`: training, gradients, compiling, another attention
+        implementation, not CPU)."""
+        encoders = (
+            [self.cascadeformer.encoder]
+            if self.cascade_encoder is None
+            else [self.cascadeformer.encoder, self.cascade_encoder]
+        )
+        if (
+            token_mask is None
+            or not self.config.mask_padding_frames
+            or not all(encoder.attends_row_by_row(tokens) for encoder in encoders)
+        ):
+            return None
+        return TokenPacking.of(token_mask, row_spans=True)
+
+    def packed_features(self, tokens: torch.Tensor, packing: TokenPacking) -> torch.Tensor:
+        """Stage 1, stage 2, the fusion and the pooling on the packed valid tokens `(n, d)` -> per-person clip
+        features `(N, d)`: the tokens are packed once, the padded batch (and its 4D attention mask) never made.
+        Padding tokens only ever reach the valid ones through masked attention, so this is the function of the
+        padded stages, computed on the valid tokens alone."""
+        tokens = self.cascadeformer.encoder(tokens, packing=packing).last_hidden_state
+        if self.cascade_encoder is not None:
+            stage2 = self.cascade_encoder(tokens, packing=packing).last_hidden_state
+            tokens = self.fusion(tokens, stage2, packing=packing)
+        return packing.mean_per_row(tokens)
+
     def forward(
         self,
         skeletons: torch.Tensor,
@@ -1131,12 +1239,24 @@ class CascadeFormerForSequenceClassification(CascadeFormerPreTrainedModel):
         folded = fold_persons(
             self.config, skeletons, attention_mask, keep_absent=torch.compiler.is_compiling(), dtype=self.dtype
         )
-        stage1 = self.cascadeformer.encode(folded.frames, folded.frame_mask, output_attentions, output_hidden_states)
-        tokens = stage1.last_hidden_state
-        if self.cascade_encoder is not None:
-            stage2 = self.cascade_encoder(tokens, stage1.attention_mask, token_mask=stage1.token_mask).last_hidden_state
-            tokens = self.fusion(tokens, stage2, stage1.attention_mask)
-        pooled = folded.mean_over_persons(masked_mean(tokens, self._pooling_mask(stage1.token_mask)))
+        embedded = self.cascadeformer.embed(folded.frames, folded.frame_mask)
+        packing = None
+        if not (output_attentions or output_hidden_states):
+            packing = self.inference_packing(embedded.tokens, embedded.token_mask)
+        hidden_states = attentions = None
+        if packing is not None:
+            pooled = self.packed_features(packing.pack(embedded.tokens), packing)
+        else:
+            stage1 = self.cascadeformer.encode_tokens(
+                embedded.tokens, embedded.token_mask, output_attentions, output_hidden_states
+            )
+            tokens = stage1.last_hidden_state
+            if self.cascade_encoder is not None:
+                stage2 = self.cascade_encoder(tokens, stage1.attention_mask, token_mask=stage1.token_mask)
+                tokens = self.fusion(tokens, stage2.last_hidden_state, stage1.attention_mask)
+            pooled = masked_mean(tokens, self._pooling_mask(stage1.token_mask))
+            hidden_states, attentions = stage1.hidden_states, stage1.attentions
+        pooled = folded.mean_over_persons(pooled)
         logits = self.classifier(pooled)
 
         loss = None
@@ -1151,8 +1271,8 @@ class CascadeFormerForSequenceClassification(CascadeFormerPreTrainedModel):
             loss=loss,
             logits=logits,
             pooled_output=pooled,
-            hidden_states=stage1.hidden_states,
-            attentions=stage1.attentions,
+            hidden_states=hidden_states,
+            attentions=attentions,
         )
         return output if return_dict is not False else output.to_tuple()
 
