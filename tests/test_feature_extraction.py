@@ -70,29 +70,6 @@ def test_facing_joints_turn_every_view_of_a_clip_to_the_same_front_view():
         CascadeFormerFeatureExtractor(num_joints=13, num_channels=2, root_joint=0, facing_joints=(1, 2))
 
 
-def test_smoothing_window_averages_each_track_over_present_frames_only():
-    rng = np.random.default_rng(0)
-    clip = rng.normal(size=(9, 2, 25, 3)).astype(np.float32)
-    clip[:2, 1] = 0.0  # the second person enters at frame 2 and leaves after frame 6
-    clip[7:, 1] = 0.0
-    plain = CascadeFormerFeatureExtractor(num_frames=9, max_frames=9, num_persons=2, centering="none")
-    smoothed = CascadeFormerFeatureExtractor(
-        num_frames=9, max_frames=9, num_persons=2, centering="none", smoothing_window=3
-    )
-    out = smoothed(clip)["skeletons"][0]  # (persons, frames, joints, channels)
-    np.testing.assert_allclose(plain(clip)["skeletons"][0], clip.transpose(1, 0, 2, 3))
-    np.testing.assert_allclose(out[0, 4], clip[3:6, 0].mean(0), atol=1e-6)  # a centred window of 3 frames
-    np.testing.assert_allclose(out[0, 0], (2 * clip[0, 0] + clip[1, 0]) / 3, atol=1e-6)  # the first frame repeats
-    np.testing.assert_allclose(out[1, 2], clip[2:4, 1].mean(0), atol=1e-6)  # absent frames do not count
-    assert not out[1, :2].any() and not out[1, 7:].any()  # and stay absent
-    # A straight-line motion at constant speed is unchanged inside the clip: the average of a line is the line.
-    line = np.linspace(1, 2, 9, dtype=np.float32)[:, None, None, None] * np.ones((1, 1, 25, 3), np.float32)
-    np.testing.assert_allclose(smoothed(line)["skeletons"][0, 0, 1:-1], line[1:-1, 0], atol=1e-6)
-    for bad in (0, 2, 2.0, True):
-        with pytest.raises(ValueError, match="smoothing_window must be"):
-            CascadeFormerFeatureExtractor(smoothing_window=bad)
-
-
 def test_batch_padded_to_the_longest_clip_when_num_frames_is_none():
     extractor = CascadeFormerFeatureExtractor(num_frames=None, max_frames=50)
     out = extractor([walking_clip(7), walking_clip(12)])

@@ -33,8 +33,7 @@ class CascadeFormerFeatureExtractor(FeatureExtractionMixin):
     channels)`) is one clip; a list of clips is a batch.
 
     Steps, per clip: reject empty or non-finite clips; keep at most `num_persons` persons (those that move most),
-    pad absent persons with zeros; optionally smooth every joint's track over time; centre on `root_joint` (of the
-    first frame, or of every frame);
+    pad absent persons with zeros; centre on `root_joint` (of the first frame, or of every frame);
     optionally scale so the farthest joint from the root is at distance 1; bring the clip to `num_frames` frames
     (evenly spaced frames of longer clips, then padding with `attention_mask` 0, or linear interpolation to exactly
     `num_frames`); with `num_frames=None` the batch is padded to its longest clip.
@@ -54,10 +53,6 @@ class CascadeFormerFeatureExtractor(FeatureExtractionMixin):
         facing_joints (`tuple[int, int]`, *optional*): for 3D clips, two joints across the body (e.g. the hips,
             `(16, 12)` for NTU and N-UCLA: right, left) whose line in the first present frame is turned about the
             vertical (y) axis to point along +x, so every clip is seen from the front whatever the camera.
-        smoothing_window (`int`, defaults to 1): odd number of frames of a centred moving average over every joint's
-            track (frames where the person is absent neither count nor change; the first and last frames repeat at
-            the ends); 1 turns it off. Depth-sensor skeletons jitter from frame to frame, more in some camera views
-            than others (docs/nucla_diagnostics.md).
     """
 
     model_input_names = ["skeletons", "attention_mask"]
@@ -74,7 +69,6 @@ class CascadeFormerFeatureExtractor(FeatureExtractionMixin):
         root_joint: int = 1,
         scale_normalization: bool = False,
         facing_joints: tuple[int, int] | list[int] | None = None,
-        smoothing_window: int = 1,
         **kwargs: Any,
     ):
         super().__init__(**kwargs)
@@ -98,10 +92,6 @@ class CascadeFormerFeatureExtractor(FeatureExtractionMixin):
             raise ValueError(f"num_frames ({num_frames}) exceeds max_frames ({max_frames})")
         if resampling == "interpolate" and num_frames is None:
             raise ValueError("resampling='interpolate' needs a fixed num_frames")
-        if isinstance(smoothing_window, bool) or not isinstance(smoothing_window, int) or smoothing_window < 1:
-            raise ValueError(f"smoothing_window must be a positive odd integer, got {smoothing_window!r}")
-        if smoothing_window % 2 == 0:
-            raise ValueError(f"smoothing_window must be odd (a centred window), got {smoothing_window}")
         self.num_joints = num_joints
         self.num_channels = num_channels
         self.num_persons = num_persons
@@ -112,7 +102,6 @@ class CascadeFormerFeatureExtractor(FeatureExtractionMixin):
         self.root_joint = root_joint
         self.scale_normalization = scale_normalization
         self.facing_joints = facing_joints
-        self.smoothing_window = smoothing_window
 
     @classmethod
     def from_model_config(cls, config: Any, layout: Any = None, **overrides: Any) -> CascadeFormerFeatureExtractor:
@@ -210,8 +199,6 @@ class CascadeFormerFeatureExtractor(FeatureExtractionMixin):
             )
         _check_coordinates(array, f"clip {index}")
         array = self.select_persons(array)
-        if self.smoothing_window > 1:
-            array = smooth_tracks(array, self.smoothing_window)
         present = array.reshape(frames, self.num_persons, -1).any(axis=(0, 2))
         if self.centering != "none":
             # Centre on the first present person's root so two people keep their relative placement.
@@ -263,25 +250,6 @@ class CascadeFormerFeatureExtractor(FeatureExtractionMixin):
             return clip
         indices = np.linspace(0, length - 1, num_frames).round().astype(np.int64)
         return clip[indices]
-
-
-def smooth_tracks(clip: np.ndarray, window: int) -> np.ndarray:
-    """Centred moving average of `(frames, persons, joints, C)` over `window` (odd) frames. A person's absent
-    frames (all zeros) are left out of every mean and stay zero; the first and last frames repeat at the ends."""
-    half = window // 2
-    present = clip.reshape(len(clip), clip.shape[1], -1).any(axis=-1).astype(np.float64)  # (frames, persons)
-    weighted = np.concatenate([np.repeat(clip[:1], half, 0), clip, np.repeat(clip[-1:], half, 0)]).astype(np.float64)
-    weights = np.concatenate([np.repeat(present[:1], half, 0), present, np.repeat(present[-1:], half, 0)])
-    weighted *= weights[:, :, None, None]
-
-    def window_sums(values: np.ndarray) -> np.ndarray:
-        cumulative = np.cumsum(np.concatenate([np.zeros_like(values[:1]), values]), axis=0)
-        return cumulative[window:] - cumulative[:-window]
-
-    counts = window_sums(weights)
-    smoothed = window_sums(weighted) / np.maximum(counts, 1.0)[:, :, None, None]
-    smoothed[present == 0] = 0.0
-    return smoothed.astype(np.float32)
 
 
 def _interpolate_frames(clip: np.ndarray, num_frames: int) -> np.ndarray:

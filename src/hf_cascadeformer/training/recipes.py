@@ -57,9 +57,8 @@ FINETUNE_RECIPES: dict[str, dict[str, Any]] = {
         # Cross-view: a wide rotation about the vertical axis stands in for the unseen camera.
         "augment": {"max_rotation_radians": {"x": 0.3, "y": 1.0, "z": 0.3}, "scale": (0.8, 1.2)},
         # Centred on the hip centre (joint 0), not the layout's root (the spine, joint 1): the README's N-UCLA figures
-        # were measured so, when the extractor's root joint came from the joint count. Kinect v1 tracks jitter: a
-        # 5-frame moving average added about a point on both cross-view protocols (docs/nucla_diagnostics.md).
-        "extractor": {**CPU_RECIPE["extractor"], "root_joint": 0, "smoothing_window": 5},
+        # were measured so, when the extractor's root joint came from the joint count.
+        "extractor": {**CPU_RECIPE["extractor"], "root_joint": 0},
     },
     "penn_action-cpu": {**CPU_RECIPE, "flip": 0.5},
     "penn_action": {
