@@ -204,6 +204,18 @@ class Batch:
     labels: torch.Tensor
 
 
+def clip_lengths(batch: int, frames: int) -> list[int]:
+    """The valid lengths of `make_batch`'s padded clips: spread evenly from a quarter of `frames` to all of it, every
+    fourth clip full."""
+    shortest = max(1, frames // 4)
+    return [frames if index % 4 == 0 else shortest + (index * (frames - shortest)) // batch for index in range(batch)]
+
+
+def valid_share(batch: int, frames: int) -> float:
+    """The share of valid frames in a padded `make_batch` batch (0.71 at batch 32, 64 frames)."""
+    return sum(clip_lengths(batch, frames)) / (batch * frames)
+
+
 def make_batch(config: CascadeFormerConfig, batch: int, frames: int, padded: bool = True, seed: int = 0) -> Batch:
     """Smooth random-walk skeletons. With `padded`, valid lengths are spread evenly from a quarter of `frames` to
     all of it (every fourth clip full), as clips of mixed lengths padded to a common length are; the frames past a
@@ -214,10 +226,7 @@ def make_batch(config: CascadeFormerConfig, batch: int, frames: int, padded: boo
     skeletons += torch.randn(batch, 1, config.num_joints, config.num_channels, generator=generator) * 0.3
     attention_mask = None
     if padded:
-        shortest = max(1, frames // 4)
-        lengths = torch.tensor(
-            [frames if index % 4 == 0 else shortest + (index * (frames - shortest)) // batch for index in range(batch)]
-        )
+        lengths = torch.tensor(clip_lengths(batch, frames))
         attention_mask = (torch.arange(frames)[None] < lengths[:, None]).long()
         skeletons *= attention_mask[:, :, None, None]
     labels = torch.randint(0, config.num_labels, (batch,), generator=generator)

@@ -40,11 +40,14 @@ def summary_table(report: dict[str, Any]) -> list[str]:
         return "-" if row is None else str(row["batch"])
 
     dtypes = ("fp32", "bf16") if meta["native_bf16"] else ("fp32",)
+    frames = rows[0]["frames"]
+    batches = sorted({r["batch"] for r in rows if r["kind"] in SUMMARY_KINDS})
+    shares = ", ".join(f"{common.valid_share(b, frames):.0%} at batch {b}" for b in batches)
     head = " | ".join(f"batch | reference {d} | paper layers {d} | defaults {d}" for d in dtypes)
     lines = [
         "## Summary: same dtype against the reference",
         "",
-        f"{anchor_config}, {rows[0]['frames']} frames, mixed clip lengths (69% valid frames), at the batch shown "
+        f"{anchor_config}, {rows[0]['frames']} frames, mixed clip lengths ({shares} valid frames), at the batch shown "
         f"(the requested one unless a step had to shrink to fit the time cap); {meta['threads']} threads on "
         f"{meta['cpu']} ({meta['cpu_capability']}). Reference: samples per second; package: multiples of the "
         "reference in the same dtype, measured side by side in one process.",
