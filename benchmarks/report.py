@@ -47,7 +47,7 @@ def summary_table(report: dict[str, Any]) -> list[str]:
     lines = [
         "## Summary: same dtype against the reference",
         "",
-        f"{anchor_config}, {rows[0]['frames']} frames, mixed clip lengths ({shares} valid frames), at the batch shown "
+        f"{anchor_config}, {frames} frames, mixed clip lengths ({shares} valid frames), at the batch shown "
         f"(the requested one unless a step had to shrink to fit the time cap); {meta['threads']} threads on "
         f"{meta['cpu']} ({meta['cpu_capability']}). Reference: samples per second; package: multiples of the "
         "reference in the same dtype, measured side by side in one process.",
