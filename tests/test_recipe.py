@@ -46,6 +46,12 @@ def test_nucla_recipe_smoke_on_the_cross_view_validation_protocol(tmp_path, shar
     assert (output / "model" / "confusion_validation.png").stat().st_size > 1000
     assert "CascadeFormer" in (output / "model" / "README.md").read_text()
     assert (output / "pretrain" / "model.safetensors").is_file()
+    # Pretraining prepared the clips as fine-tuning did: the recipe's centring on joint 0, not the layout's joint 1.
+    pretrained, finetuned = (
+        json.loads((output / stage / "preprocessor_config.json").read_text()) for stage in ("pretrain", "model")
+    )
+    fields = ("root_joint", "scale_normalization", "num_frames")
+    assert [pretrained[f] for f in fields] == [finetuned[f] for f in fields] == [0, True, 32]
 
     # Deterministic given the seed: a second run prints the same accuracy and ends with the same weights. It runs in
     # the same folder after an interrupted fine-tuning (checkpoints, no results): the recipe restarts its stages.

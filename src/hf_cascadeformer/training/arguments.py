@@ -245,6 +245,9 @@ class PretrainArguments:
     scale_normalization: bool = field(
         default=False, metadata={"help": "scale every clip to unit radius (feature extractor)"}
     )
+    root_joint: int | None = field(
+        default=None, metadata={"help": "joint to centre every clip on (feature extractor) [the skeleton layout's]"}
+    )
     mixed_precision: str | None = field(
         default=None,
         metadata={"help": "no, bf16 or fp16 (overrides the accelerate config)", "choices": ["no", "bf16", "fp16"]},

@@ -161,12 +161,14 @@ def pretrain(data_args: DataArguments, args: PretrainArguments) -> Path:
         overrides["pretraining_objective"] = args.objective
     config = build_config(geometry, args.preset, EMBEDDED_MODEL, overrides)
     model = AutoModelForPreTraining.from_config(config)
+    centring = {} if args.root_joint is None else {"root_joint": args.root_joint}
     extractor = feature_extractor_for(
         config,
         layout_for(geometry),
         num_frames=args.num_frames,
         resampling="interpolate",
         scale_normalization=args.scale_normalization,
+        **centring,
     )
     collate = SkeletonCollator(extractor, include_labels=False)
 

@@ -174,6 +174,10 @@ def run_recipe(args: RecipeArguments) -> dict[str, Any]:
     if objective:
         model_dir = restart_stage(output_dir / "pretrain")
         epochs = args.pretrain_epochs if args.pretrain_epochs is not None else recipe.pretrain_epochs
+        extractor_fields = settings.get("extractor", {})
+        unsupported = sorted(set(extractor_fields) - {"scale_normalization", "root_joint"})
+        if unsupported:
+            raise ValueError(f"recipe {recipe.finetune_recipe}: pretraining cannot set extractor fields {unsupported}")
         pretrain_args = PretrainArguments(
             output_dir=str(model_dir),
             config=str(config_file),
@@ -182,7 +186,9 @@ def run_recipe(args: RecipeArguments) -> dict[str, Any]:
             learning_rate=recipe.pretrain_learning_rate,
             batch_size=8 if args.smoke else 32,
             checkpoint_every=1_000_000,  # a short run: the recipe restarts a stage, never resumes
-            scale_normalization=bool(settings.get("extractor", {}).get("scale_normalization")),
+            # Pretraining prepares clips as fine-tuning will (`_model_and_extractor` sets the same fields).
+            scale_normalization=bool(extractor_fields.get("scale_normalization")),
+            root_joint=extractor_fields.get("root_joint"),
             max_steps=max_steps,
             num_epochs=None if args.smoke else float(epochs),
             seed=args.seed,
