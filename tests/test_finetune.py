@@ -207,3 +207,40 @@ def test_the_models_smoothed_loss_is_trainers():
     output = model(skeletons, labels=labels)
     smoothed = LabelSmoother(epsilon=0.1)({"logits": output.logits}, labels)
     torch.testing.assert_close(output.loss, smoothed)
+
+
+def test_augmentation_consistency_is_the_jensen_shannon_divergence_of_the_views():
+    logits = torch.randn(6, 4, generator=torch.Generator().manual_seed(0))
+    identical = torch.cat([logits[:3], logits[:3]])
+    assert finetuning.augmentation_consistency(identical, 2).item() == pytest.approx(0.0, abs=1e-6)
+    # Rows are view-major: clip i's views are rows i and i + 3. The mean over views of KL(p_view || mixture).
+    probs = logits.softmax(-1).view(2, 3, 4)
+    mixture = probs.mean(0)
+    expected = (probs * (probs / mixture).log()).sum(-1).mean()
+    torch.testing.assert_close(finetuning.augmentation_consistency(logits, 2), expected)
+    assert 0.0 < expected.item() <= np.log(2)
+    with pytest.raises(ValueError, match="7 rows of logits do not split into 2 views"):
+        finetuning.augmentation_consistency(torch.randn(7, 4), 2)
+
+
+def test_fine_tuning_with_consistency_trains_on_two_views_of_each_clip(tmp_path, monkeypatch):
+    seen = []
+
+    def recording(logits, views):
+        value = consistency(logits, views)
+        seen.append((tuple(logits.shape), views, value.item()))
+        return value
+
+    consistency = finetuning.augmentation_consistency
+    monkeypatch.setattr(finetuning, "augmentation_consistency", recording)
+    args = ["--output-dir", str(tmp_path), "--max-steps", "2", "--batch-size", "8", "--num-frames", "16"]
+    finetuning.main([*args, "--validation-fraction", "0.05", "--eval-steps", "2", "--consistency_weight", "12"])
+    # Training batches of 8 clips hold 16 rows (two augmentations each); evaluation adds no consistency term.
+    assert [(shape, views) for shape, views, _ in seen] == [((16, 12), 2)] * 2
+    assert all(value > 0 for *_, value in seen)
+    assert json.loads((tmp_path / "training_args.json").read_text())["consistency_weight"] == 12
+    assert "consistency between two augmentations of each clip (weight 12)" in (tmp_path / "README.md").read_text()
+    with pytest.raises(ValueError, match="needs augmentation on"):
+        finetuning.main([*args, "--consistency_weight", "1", "--no_augmentation"])
+    # The recipes say their weight; without one it is off.
+    assert finetuning.parse_finetune_args([])[-1].consistency_weight == 0.0

@@ -74,20 +74,23 @@ def _trainer_log(run: Path) -> list[dict]:
 
 
 @pytest.mark.slow
-def test_fine_tuning_with_augmentation_resumes_bit_for_bit_wherever_it_is_killed(tmp_path):
+@pytest.mark.parametrize("objective", [[], ["--consistency-weight", "12"]], ids=["cross-entropy", "consistency"])
+def test_fine_tuning_with_augmentation_resumes_bit_for_bit_wherever_it_is_killed(tmp_path, objective):
+    # With the consistency loss every batch reads two augmentations of each clip (the N-UCLA recipe's training).
+    finetune = [*FINETUNE, *objective]
     reference, run, finished = tmp_path / "reference", tmp_path / "killed", tmp_path / "finished"
-    uninterrupted = _launch("finetune", ["--output-dir", str(reference), *FINETUNE], stdout=subprocess.DEVNULL)
+    uninterrupted = _launch("finetune", ["--output-dir", str(reference), *finetune], stdout=subprocess.DEVNULL)
     # Killed after its step-2 checkpoint, resumed, killed again after step 6 (mid-epoch 1), resumed to the end.
-    victim = _launch("finetune", ["--output-dir", str(run), *FINETUNE], stdout=-3, stderr=-3)
+    victim = _launch("finetune", ["--output-dir", str(run), *finetune], stdout=-3, stderr=-3)
     for kill_step in (2, 6):
         _kill_after(victim, run / f"checkpoint-{kill_step}" / "trainer_state.json")
         assert not (run / "model.safetensors").exists()  # nothing looks finished
-        victim = _launch("finetune", ["--output-dir", str(run), *FINETUNE, "--resume-from-checkpoint"], stdout=-1)
+        victim = _launch("finetune", ["--output-dir", str(run), *finetune, "--resume-from-checkpoint"], stdout=-1)
     assert uninterrupted.wait(timeout=600) == 0
     # Meanwhile, a copy of the finished reference run is resumed from its final checkpoint (step 10, mid-epoch 2):
     # it must train nothing more, where Trainer alone would take a step 11.
     shutil.copytree(reference, finished)
-    again = _launch("finetune", ["--output-dir", str(finished), *FINETUNE, "--resume-from-checkpoint"], stdout=-1)
+    again = _launch("finetune", ["--output-dir", str(finished), *finetune, "--resume-from-checkpoint"], stdout=-1)
     output, _ = victim.communicate(timeout=600)
     assert victim.returncode == 0
     assert f"resuming from {run}/checkpoint-" in output

@@ -57,3 +57,21 @@ def test_augmented_dataset_is_a_function_of_seed_epoch_and_index(small_dataset):
     # Absent second persons stay absent after augmentation.
     single = [i for i in range(len(rows)) if rows[i]["num_persons"] == 1][0]
     assert not augmented[single]["skeleton"][:, 1].any()
+
+
+def test_augmented_dataset_reads_independent_views_of_each_clip_view_major(small_dataset):
+    rows = small_dataset["train"].with_format("numpy")
+    transform = make_train_transform(NTU_LAYOUT, 3)
+    paired = AugmentedDataset(rows, transform, seed=7, views=2)
+    read = paired.__getitems__([3, 0, 5])
+    assert len(read) == 6 and [row["label"] for row in read] == [rows[i]["label"] for i in (3, 0, 5)] * 2
+    # The second view is another draw of the same clips.
+    for first, second in zip(read[:3], read[3:], strict=True):
+        assert first["skeleton"].shape[1:] == second["skeleton"].shape[1:]
+        assert not np.allclose(first["skeleton"][:10], second["skeleton"][:10])
+    # Still a function of (seed, epoch, index, view): another batch order reads the same views.
+    again = paired.__getitems__([5, 3])
+    np.testing.assert_array_equal(again[3]["skeleton"], read[3]["skeleton"])
+    np.testing.assert_array_equal(again[2]["skeleton"], read[5]["skeleton"])
+    with pytest.raises(ValueError, match="views must be at least 1"):
+        AugmentedDataset(rows, transform, views=0)

@@ -78,6 +78,11 @@ class AugmentedDataset(torch.utils.data.Dataset):
     repeats the augmentation of epoch 0 (persistent data-loader workers keep their own copy and miss it too; the
     default, non-persistent workers copy the dataset at each epoch). Reads go through `__getitems__`, so a batch is
     fetched from Arrow in one call.
+
+    With ``views=k`` a batch read of ``n`` clips returns ``k * n`` rows, view-major: the ``n`` clips augmented once,
+    then the same clips augmented again with independent draws, and so on (what a consistency loss between views
+    of a clip reads; `finetuning.augmentation_consistency`). Each view is a function of ``(seed, epoch, index,
+    view)``.
     """
 
     def __init__(
@@ -85,13 +90,17 @@ class AugmentedDataset(torch.utils.data.Dataset):
         dataset: Any,
         transform: Callable[[np.ndarray, np.random.Generator], np.ndarray],
         seed: int | None = None,
+        views: int = 1,
     ):
+        if views < 1:
+            raise ValueError(f"views must be at least 1, got {views}")
         self.dataset = dataset
         self.transform = transform
         # Default: the seed `transformers.set_seed` / `torch.manual_seed` gave torch, so a script that seeds first
         # gets a different augmentation per seed without passing it twice.
         self.seed = int(torch.initial_seed() if seed is None else seed) % 2**63
         self.epoch = 0
+        self.views = views
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = int(epoch)
@@ -99,19 +108,23 @@ class AugmentedDataset(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return len(self.dataset)
 
-    def clip_rng(self, index: int) -> np.random.Generator:
-        """The generator that augments clip `index` in the current epoch."""
-        return np.random.default_rng(np.random.SeedSequence([self.seed, self.epoch, int(index)]))
+    def clip_rng(self, index: int, view: int = 0) -> np.random.Generator:
+        """The generator that augments view `view` of clip `index` in the current epoch."""
+        entropy = [self.seed, self.epoch, int(index)] + ([view] if self.views > 1 else [])
+        return np.random.default_rng(np.random.SeedSequence(entropy))
 
     def __getitems__(self, indices: Sequence[int]) -> list[dict[str, Any]]:
         columns = self.dataset[list(indices)]
         rows = [dict(zip(columns, values, strict=True)) for values in zip(*columns.values(), strict=True)]
-        for index, row in zip(indices, rows, strict=True):
-            clip = np.asarray(row[SKELETON_COLUMN], dtype=np.float32)
-            row[SKELETON_COLUMN] = self.transform(clip, self.clip_rng(index))
-        return rows
+        clips = [np.asarray(row[SKELETON_COLUMN], dtype=np.float32) for row in rows]
+        return [
+            {**row, SKELETON_COLUMN: self.transform(clip, self.clip_rng(index, view))}
+            for view in range(self.views)
+            for index, row, clip in zip(indices, rows, clips, strict=True)
+        ]
 
     def __getitem__(self, index: int) -> dict[str, Any]:
+        """Clip `index` in its first view."""
         return self.__getitems__([index])[0]
 
 

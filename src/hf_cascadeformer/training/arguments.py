@@ -124,6 +124,13 @@ class FinetuneTrainingArguments(TrainingArguments):
             "help": "label smoothing, written into the model's config.label_smoothing [the recipe's, else the config's]"
         },
     )
+    consistency_weight: float | None = field(
+        default=None,
+        metadata={
+            "help": "train on two augmentations of each clip and add this times the Jensen-Shannon divergence of "
+            "their predictions to the loss; 0 turns it off [the recipe's, else 0]"
+        },
+    )
     lr_scheduler_type: str = field(default="cosine", metadata={"help": "learning-rate schedule"})
     eval_strategy: str = field(
         default="steps", metadata={"help": "when to validate (needs a validation split; 'no' without one)"}
@@ -190,6 +197,7 @@ class FinetuneTrainingArguments(TrainingArguments):
             "per_device_train_batch_size": recipe["batch_size"],
             "num_train_epochs": recipe["num_epochs"],
             "label_smoothing_factor": recipe.get("label_smoothing"),
+            "consistency_weight": recipe.get("consistency_weight", 0.0),
         }
         for name, value in from_recipe.items():
             if getattr(self, name) is None:

@@ -14,6 +14,8 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+import torch
+import torch.nn.functional as F
 from transformers import (
     AutoFeatureExtractor,
     AutoModelForSequenceClassification,
@@ -62,13 +64,47 @@ from .recipes import FINETUNE_RECIPES
 FINETUNE_ARGUMENTS = (ModelArguments, DataArguments, FinetuneArguments, FinetuneTrainingArguments)
 
 
+def augmentation_consistency(logits: torch.Tensor, views: int) -> torch.Tensor:
+    """Jensen-Shannon divergence among the predictions for `views` augmentations of each clip (AugMix's consistency
+    term, Hendrycks et al., ICLR 2020): the mean over views of KL(p_view || mean of the views' p), averaged over
+    clips. `logits` are `(views * clips, labels)`, view-major as `AugmentedDataset(views=...)` reads them."""
+    if logits.shape[0] % views:
+        raise ValueError(f"{logits.shape[0]} rows of logits do not split into {views} views of the same clips")
+    probs = logits.float().softmax(-1).unflatten(0, (views, -1))
+    log_mixture = probs.mean(0).clamp_min(1e-7).log()
+    return sum(F.kl_div(log_mixture, p, reduction="batchmean") for p in probs) / views
+
+
 class CascadeFormerTrainer(Trainer):
     """`Trainer` whose optimiser decays the parameters pretraining's does (`decayed_parameter_names`: the model's
     `no_weight_decay()` and no 1-D parameters), instead of Trainer's name patterns, which decay the learned position
-    embeddings."""
+    embeddings.
+
+    With `consistency_weight > 0` the training batches hold `consistency_views` augmentations of each clip
+    (`AugmentedDataset(views=...)`) and the training loss adds `consistency_weight` times their
+    `augmentation_consistency`; evaluation is unchanged.
+    """
+
+    def __init__(self, *args: Any, consistency_weight: float = 0.0, consistency_views: int = 2, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.consistency_weight = consistency_weight
+        self.consistency_views = consistency_views
 
     def get_decay_parameter_names(self, model: Any) -> list[str]:
         return decayed_parameter_names(model)
+
+    def compute_loss(
+        self,
+        model: torch.nn.Module,
+        inputs: dict[str, Any],
+        return_outputs: bool = False,
+        num_items_in_batch: torch.Tensor | int | None = None,
+    ) -> torch.Tensor | tuple[torch.Tensor, Any]:
+        loss, outputs = super().compute_loss(model, inputs, return_outputs=True, num_items_in_batch=num_items_in_batch)
+        if self.consistency_weight and model.training:
+            logits = outputs["logits"] if isinstance(outputs, dict) else outputs[1]
+            loss = loss + self.consistency_weight * augmentation_consistency(logits, self.consistency_views)
+        return (loss, outputs) if return_outputs else loss
 
 
 def parse_finetune_args(
@@ -123,11 +159,14 @@ def finetune(
 
     model, extractor = _model_and_extractor(model_args, geometry, recipe, training_args.label_smoothing_factor)
     train_dataset = dataset_dict["train"]
+    consistency = training_args.consistency_weight
+    if consistency and finetune_args.no_augmentation:
+        raise ValueError("--consistency_weight compares augmentations of a clip: it needs augmentation on")
     if not finetune_args.no_augmentation:
         augment = make_train_transform(
             layout_for(geometry), geometry.num_channels, flip_probability=recipe["flip"], **recipe.get("augment", {})
         )
-        train_dataset = AugmentedDataset(train_dataset, augment, seed=seed)
+        train_dataset = AugmentedDataset(train_dataset, augment, seed=seed, views=2 if consistency else 1)
 
     run_args = _with_steps_from_data(training_args, len(dataset_dict["train"]), recipe, select)
     if run_args.bf16:
@@ -141,6 +180,7 @@ def finetune(
         compute_metrics=compute_metrics,
         # the augmentation's epoch, also where a resumed or multi-process loader does not pass it on
         callbacks=[AugmentationEpochCallback(train_dataset)] if isinstance(train_dataset, AugmentedDataset) else None,
+        consistency_weight=consistency,
     )
     use_console_callbacks(trainer)
     resume = run_args.resume_from_checkpoint
@@ -298,6 +338,11 @@ def _describe_training(
         f"learning rate {args.learning_rate:g}, weight decay {args.weight_decay:g}, cosine schedule, "
         f"batch {args.per_device_train_batch_size}, {length}"
         + (", bf16 autocast" if args.bf16 else "")
+        + (
+            f", consistency between two augmentations of each clip (weight {args.consistency_weight:g})"
+            if args.consistency_weight
+            else ""
+        )
         + (f", {finetune_args.label_fraction:.0%} of the labels" if finetune_args.label_fraction else "")
         + "."
     )

@@ -14,7 +14,8 @@ from typing import Any
 # Fine-tuning recipes. Keys: "model" (config fields) or "preset", "num_frames" (None: pad each batch to its longest
 # clip), "learning_rate", "weight_decay", "batch_size", "num_epochs", "warmup_ratio", "flip" (left-right flip
 # probability); optional "augment" (keyword arguments of `data.transforms.make_train_transform`), "extractor"
-# (feature-extractor fields, e.g. scale normalisation) and "label_smoothing".
+# (feature-extractor fields, e.g. scale normalisation), "label_smoothing" and "consistency_weight" (the weight of
+# the consistency loss between two augmentations of each clip; `finetuning.augmentation_consistency`).
 # The paper recipes keep the paper's optimiser settings; their epoch counts are the paper's GPU budgets, so pass
 # --num-epochs to fit a CPU.
 SMALL_MODEL: dict[str, Any] = {
