@@ -62,6 +62,8 @@ from .console import classification_summary, per_class_recall, use_console_callb
 from .recipes import FINETUNE_RECIPES
 
 FINETUNE_ARGUMENTS = (ModelArguments, DataArguments, FinetuneArguments, FinetuneTrainingArguments)
+# Augmentations of each clip per training batch when `consistency_weight` is on.
+CONSISTENCY_VIEWS = 2
 
 
 def augmentation_consistency(logits: torch.Tensor, views: int) -> torch.Tensor:
@@ -166,7 +168,9 @@ def finetune(
         augment = make_train_transform(
             layout_for(geometry), geometry.num_channels, flip_probability=recipe["flip"], **recipe.get("augment", {})
         )
-        train_dataset = AugmentedDataset(train_dataset, augment, seed=seed, views=2 if consistency else 1)
+        train_dataset = AugmentedDataset(
+            train_dataset, augment, seed=seed, views=CONSISTENCY_VIEWS if consistency else 1
+        )
 
     run_args = _with_steps_from_data(training_args, len(dataset_dict["train"]), recipe, select)
     if run_args.bf16:
@@ -181,6 +185,7 @@ def finetune(
         # the augmentation's epoch, also where a resumed or multi-process loader does not pass it on
         callbacks=[AugmentationEpochCallback(train_dataset)] if isinstance(train_dataset, AugmentedDataset) else None,
         consistency_weight=consistency,
+        consistency_views=CONSISTENCY_VIEWS,
     )
     use_console_callbacks(trainer)
     resume = run_args.resume_from_checkpoint
