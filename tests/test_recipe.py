@@ -33,7 +33,7 @@ def test_nucla_recipe_smoke_on_the_cross_view_validation_protocol(tmp_path, shar
     names = sorted(p.name for p in (shared_data / "nucla" / "all_sqe").glob("*.json"))[::25]
     raw = copy_raw_files(shared_data / "nucla" / "all_sqe", tmp_path / "raw" / "all_sqe", names)
     output = tmp_path / "run"
-    args = ["nucla", "--raw-dir", str(raw.parent), "--validate", "--smoke", "--objective", "masked_joint"]
+    args = ["nucla", "--raw-dir", str(raw.parent), "--validate", "--smoke"]  # the recipe as shipped
     summary = recipe_runner.main([*args, "--output-dir", str(output)])
     # View 1 trains, view 2 validates: no clip of one view lands in the other split.
     splits = datasets.load_from_disk(str(output / "splits"))
@@ -46,6 +46,8 @@ def test_nucla_recipe_smoke_on_the_cross_view_validation_protocol(tmp_path, shar
     assert (output / "model" / "confusion_validation.png").stat().st_size > 1000
     assert "CascadeFormer" in (output / "model" / "README.md").read_text()
     assert (output / "pretrain" / "model.safetensors").is_file()
+    # Fine-tuning compares two augmentations of each clip (the recipe's consistency loss).
+    assert json.loads((output / "model" / "training_args.json").read_text())["consistency_weight"] == 12.0
     # Pretraining prepared the clips as fine-tuning did: the recipe's centring on joint 0, not the layout's joint 1.
     pretrained, finetuned = (
         json.loads((output / stage / "preprocessor_config.json").read_text()) for stage in ("pretrain", "model")
