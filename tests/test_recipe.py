@@ -47,6 +47,7 @@ def test_nucla_recipe_smoke_on_the_cross_view_validation_protocol(tmp_path, shar
     assert "CascadeFormer" in (output / "model" / "README.md").read_text()
     assert (output / "pretrain" / "model.safetensors").is_file()
     # Fine-tuning compares two augmentations of each clip (the recipe's consistency loss).
+    assert summary["consistency_weight"] == 12.0
     assert json.loads((output / "model" / "training_args.json").read_text())["consistency_weight"] == 12.0
     # Pretraining prepared the clips as fine-tuning did: the recipe's centring on joint 0, not the layout's joint 1.
     pretrained, finetuned = (
@@ -81,7 +82,9 @@ def test_penn_action_recipe_smoke_final_protocol_with_gfp_and_the_plain_head(tmp
     overrides.write_text(json.dumps({"hidden_dropout_prob": 0.25, "num_attention_heads": 2}))
     args = ["penn-action", "--raw-dir", str(raw.parent), "--output-dir", str(output), "--smoke"]
     args += ["--config", str(overrides)]
-    summary = recipe_runner.main([*args, "--objective", "gfp", "--no-cascade", "--variant", "1.2"])
+    summary = recipe_runner.main(
+        [*args, "--objective", "gfp", "--no-cascade", "--variant", "1.2", "--consistency-weight", "1.5"]
+    )
     # The final protocol trains on every training clip, keeps the last model and evaluates on the test split.
     assert summary["protocol"] == "final (all training clips)" and set(summary["clips"]) == {"train", "test"}
     assert summary["clips"]["test"] == len(names[::4])
@@ -90,6 +93,8 @@ def test_penn_action_recipe_smoke_final_protocol_with_gfp_and_the_plain_head(tmp
     assert (output / "model" / "confusion_test.png").is_file()
     config = json.loads((output / "model" / "config.json").read_text())
     assert config["token_layout"] == "joint_segment" and config["use_cascade"] is False
+    assert summary["consistency_weight"] == 1.5  # Penn Action's recipe has none; the flag sets one
+    assert json.loads((output / "model" / "training_args.json").read_text())["consistency_weight"] == 1.5
     assert config["frame_embedding"] == "spatial_attention" and config["num_channels"] == 2
     assert config["hidden_dropout_prob"] == 0.25 and config["num_attention_heads"] == 2
     assert summary["model"]["hidden_dropout_prob"] == 0.25

@@ -344,6 +344,12 @@ class RecipeArguments:
     no_cascade: bool = field(default=False, metadata={"help": "plain head on stage-1 features (ablation)"})
     pretrain_epochs: int | None = field(default=None, metadata={"help": "[the recipe's]"})
     finetune_epochs: int | None = field(default=None, metadata={"help": "[the recipe's]"})
+    consistency_weight: float | None = field(
+        default=None,
+        metadata={
+            "help": "weight of the consistency loss between two augmentations of each clip; 0 off [the recipe's]"
+        },
+    )
     tta: str | None = field(
         default=None,
         metadata={"help": "test-time augmentation of the evaluation [the recipe's]", "choices": ["none", "crops"]},
