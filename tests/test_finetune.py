@@ -242,5 +242,8 @@ def test_fine_tuning_with_consistency_trains_on_two_views_of_each_clip(tmp_path,
     assert "consistency between two augmentations of each clip (weight 12)" in (tmp_path / "README.md").read_text()
     with pytest.raises(ValueError, match="needs augmentation on"):
         finetuning.main([*args, "--consistency_weight", "1", "--no_augmentation"])
-    # The recipes say their weight; without one it is off.
+    # The recipes say their weight; without one it is off; a negative weight is refused.
     assert finetuning.parse_finetune_args([])[-1].consistency_weight == 0.0
+    assert finetuning.parse_finetune_args(["--recipe", "nucla-cpu"])[-1].consistency_weight == 12.0
+    with pytest.raises(ValueError, match="must be 0 \\(off\\) or positive, got -1"):
+        finetuning.parse_finetune_args(["--consistency_weight", "-1"])

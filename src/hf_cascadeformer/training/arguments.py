@@ -202,6 +202,8 @@ class FinetuneTrainingArguments(TrainingArguments):
         for name, value in from_recipe.items():
             if getattr(self, name) is None:
                 setattr(self, name, value)
+        if self.consistency_weight < 0:
+            raise ValueError(f"--consistency_weight must be 0 (off) or positive, got {self.consistency_weight:g}")
         if self.per_device_eval_batch_size is None:
             self.per_device_eval_batch_size = max(self.per_device_train_batch_size, 32)
         # What depends on the number of training steps is known once the data is: `finetune` sets it (see

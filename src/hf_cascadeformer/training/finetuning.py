@@ -87,7 +87,9 @@ class CascadeFormerTrainer(Trainer):
     `augmentation_consistency`; evaluation is unchanged.
     """
 
-    def __init__(self, *args: Any, consistency_weight: float = 0.0, consistency_views: int = 2, **kwargs: Any):
+    def __init__(
+        self, *args: Any, consistency_weight: float = 0.0, consistency_views: int = CONSISTENCY_VIEWS, **kwargs: Any
+    ):
         super().__init__(*args, **kwargs)
         self.consistency_weight = consistency_weight
         self.consistency_views = consistency_views
@@ -185,7 +187,6 @@ def finetune(
         # the augmentation's epoch, also where a resumed or multi-process loader does not pass it on
         callbacks=[AugmentationEpochCallback(train_dataset)] if isinstance(train_dataset, AugmentedDataset) else None,
         consistency_weight=consistency,
-        consistency_views=CONSISTENCY_VIEWS,
     )
     use_console_callbacks(trainer)
     resume = run_args.resume_from_checkpoint
