@@ -221,13 +221,17 @@ def test_augmentation_consistency_is_the_jensen_shannon_divergence_of_the_views(
     assert 0.0 < expected.item() <= np.log(2)
     with pytest.raises(ValueError, match="7 rows of logits do not split into 2 views"):
         finetuning.augmentation_consistency(torch.randn(7, 4), 2)
+    # Labels that do not repeat per view mean the batch holds distinct clips, not views of the same ones.
+    finetuning.augmentation_consistency(logits, 2, torch.tensor([0, 1, 2, 0, 1, 2]))
+    with pytest.raises(ValueError, match="labels of the views differ"):
+        finetuning.augmentation_consistency(logits, 2, torch.tensor([0, 1, 2, 3, 4, 5]))
 
 
 def test_fine_tuning_with_consistency_trains_on_two_views_of_each_clip(tmp_path, monkeypatch):
     seen = []
 
-    def recording(logits, views):
-        value = consistency(logits, views)
+    def recording(logits, views, labels=None):
+        value = consistency(logits, views, labels)
         seen.append((tuple(logits.shape), views, value.item()))
         return value
 

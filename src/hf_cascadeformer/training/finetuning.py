@@ -66,12 +66,18 @@ FINETUNE_ARGUMENTS = (ModelArguments, DataArguments, FinetuneArguments, Finetune
 CONSISTENCY_VIEWS = 2
 
 
-def augmentation_consistency(logits: torch.Tensor, views: int) -> torch.Tensor:
+def augmentation_consistency(logits: torch.Tensor, views: int, labels: torch.Tensor | None = None) -> torch.Tensor:
     """Jensen-Shannon divergence among the predictions for `views` augmentations of each clip (AugMix's consistency
     term, Hendrycks et al., ICLR 2020): the mean over views of KL(p_view || mean of the views' p), averaged over
-    clips. `logits` are `(views * clips, labels)`, view-major as `AugmentedDataset(views=...)` reads them."""
+    clips. `logits` are `(views * clips, labels)`, view-major as `AugmentedDataset(views=...)` reads them; `labels`,
+    when given, must repeat per view (a batch of distinct clips would otherwise be compared silently)."""
     if logits.shape[0] % views:
         raise ValueError(f"{logits.shape[0]} rows of logits do not split into {views} views of the same clips")
+    if labels is not None and not (labels.view(views, -1) == labels.view(views, -1)[0]).all():
+        raise ValueError(
+            "the consistency loss needs each batch to hold views of the same clips (AugmentedDataset(views=...)); "
+            "the labels of the views differ"
+        )
     probs = logits.float().softmax(-1).unflatten(0, (views, -1))
     log_mixture = probs.mean(0).clamp_min(1e-7).log()
     return sum(F.kl_div(log_mixture, p, reduction="batchmean") for p in probs) / views
@@ -107,7 +113,8 @@ class CascadeFormerTrainer(Trainer):
         loss, outputs = super().compute_loss(model, inputs, return_outputs=True, num_items_in_batch=num_items_in_batch)
         if self.consistency_weight and model.training:
             logits = outputs["logits"] if isinstance(outputs, dict) else outputs[1]
-            loss = loss + self.consistency_weight * augmentation_consistency(logits, self.consistency_views)
+            divergence = augmentation_consistency(logits, self.consistency_views, inputs.get("labels"))
+            loss = loss + self.consistency_weight * divergence
         return (loss, outputs) if return_outputs else loss
 
 
