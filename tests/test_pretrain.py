@@ -59,3 +59,34 @@ def test_pretrained_checkpoint_loads_for_pretraining_and_fine_tuning(tmp_path):
     for name, tensor in pretrained.cascadeformer.state_dict().items():
         torch.testing.assert_close(classifier.cascadeformer.state_dict()[name], tensor, rtol=0, atol=0)
     assert classifier.config.id2label[0] == "wave right hand"
+
+
+@pytest.mark.slow
+def test_augmented_pretraining_sees_other_clips_and_is_deterministic(tmp_path):
+    common = [
+        "--batch-size",
+        "8",
+        "--num-frames",
+        "16",
+        "--log-every",
+        "1",
+        "--max-steps",
+        "3",
+        "--checkpoint-every",
+        "9",
+    ]
+    runs = {name: tmp_path / name for name in ("plain", "augmented", "augmented-again", "recipe-augmentation")}
+    pretraining.main([*common, "--output-dir", str(runs["plain"])])
+    pretraining.main([*common, "--output-dir", str(runs["augmented"]), "--augmentation", "default"])
+    pretraining.main([*common, "--output-dir", str(runs["augmented-again"]), "--augmentation", "default"])
+    pretraining.main([*common, "--output-dir", str(runs["recipe-augmentation"]), "--augmentation", "nucla-cpu"])
+    losses = {name: [record["loss"] for record in _log(run)] for name, run in runs.items()}
+    # Same initialisation, data order and masks: only the clips differ, so the first step's loss already does.
+    assert losses["augmented"][0] != losses["plain"][0]
+    assert losses["recipe-augmentation"][0] not in (losses["plain"][0], losses["augmented"][0])
+    assert losses["augmented-again"] == losses["augmented"]
+    weights = [
+        AutoModelForPreTraining.from_pretrained(runs[name]).state_dict() for name in ("augmented", "augmented-again")
+    ]
+    for name, tensor in weights[0].items():
+        torch.testing.assert_close(weights[1][name], tensor, rtol=0, atol=0)

@@ -84,6 +84,7 @@ def test_penn_action_recipe_smoke_final_protocol_with_gfp_and_the_plain_head(tmp
     args += ["--config", str(overrides)]
     summary = recipe_runner.main(
         [*args, "--objective", "gfp", "--no-cascade", "--variant", "1.2", "--consistency-weight", "1.5"]
+        + ["--pretrain-augmentation", "default"]
     )
     # The final protocol trains on every training clip, keeps the last model and evaluates on the test split.
     assert summary["protocol"] == "final (all training clips)" and set(summary["clips"]) == {"train", "test"}
@@ -99,6 +100,7 @@ def test_penn_action_recipe_smoke_final_protocol_with_gfp_and_the_plain_head(tmp
     assert config["hidden_dropout_prob"] == 0.25 and config["num_attention_heads"] == 2
     assert summary["model"]["hidden_dropout_prob"] == 0.25
     assert json.loads((output / "pretrain" / "config.json").read_text())["pretraining_objective"] == "gfp"
+    assert summary["pretrain_augmentation"] == "default"
 
 
 def test_validation_protocols_split_the_training_clips_as_data():

@@ -1,6 +1,6 @@
 """Resume exactness as a property: a training run killed (SIGKILL) at a checkpoint and resumed ends bit for bit where
 the uninterrupted run ends (weights, optimizer state, logs), for fine-tuning with the default augmentation and data
-loader settings and for pretraining, killed at two different steps.
+loader settings and for pretraining (with and without augmentation), killed at two different steps.
 
 The runs go through the command line (`python -m hf_cascadeformer.cli finetune|pretrain ...`), the entry point that
 stays put whatever module the training loops live in.
@@ -124,17 +124,19 @@ def _pretrain_log(run: Path) -> list[dict]:
 
 
 @pytest.mark.slow
-def test_pretraining_resumes_bit_for_bit_wherever_it_is_killed(tmp_path):
+@pytest.mark.parametrize("augmentation", [[], ["--augmentation", "default"]], ids=["plain", "augmented"])
+def test_pretraining_resumes_bit_for_bit_wherever_it_is_killed(tmp_path, augmentation):
     reference, run = tmp_path / "reference", tmp_path / "killed"
-    uninterrupted = _launch("pretrain", ["--output-dir", str(reference), *PRETRAIN], stdout=subprocess.DEVNULL)
-    victim = _launch("pretrain", ["--output-dir", str(run), *PRETRAIN], stdout=-3, stderr=-3)
+    settings = [*PRETRAIN, *augmentation]
+    uninterrupted = _launch("pretrain", ["--output-dir", str(reference), *settings], stdout=subprocess.DEVNULL)
+    victim = _launch("pretrain", ["--output-dir", str(run), *settings], stdout=-3, stderr=-3)
     for kill_step in (2, 4):
         _kill_after(victim, run / f"checkpoint-{kill_step}" / "pretrain_state.json")
         assert not (run / "model.safetensors").exists()
         # What the killed run may have logged after its checkpoint: the resumed run logs those steps anew.
         with (run / "pretrain_log.jsonl").open("a") as log:
             log.write(json.dumps({"step": kill_step + 1, "loss": 123.0}) + "\n")
-        victim = _launch("pretrain", ["--output-dir", str(run), *PRETRAIN, "--resume-from-checkpoint"], stdout=-1)
+        victim = _launch("pretrain", ["--output-dir", str(run), *settings, "--resume-from-checkpoint"], stdout=-1)
     output, _ = victim.communicate(timeout=600)
     assert victim.returncode == 0 and "resumed from" in output
     assert uninterrupted.wait(timeout=600) == 0

@@ -19,6 +19,10 @@ from ..configuration_cascadeformer import PRESETS, PRETRAINING_OBJECTIVES, VARIA
 from .common import EMBEDDED_2D_DATASET, EMBEDDED_DATASET
 from .recipes import BENCHMARK_RECIPES, FINETUNE_RECIPES, VALIDATION_PROTOCOLS
 
+# What `PretrainArguments.augmentation` accepts: no augmentation, make_train_transform's defaults, or the
+# augmentation of a fine-tuning recipe (its "augment" settings and flip probability).
+PRETRAINING_AUGMENTATIONS = ["none", "default", *sorted(FINETUNE_RECIPES)]
+
 
 def _spellings(name: str) -> list[str]:
     """An option under an old name, with dashes and with underscores, like every other option."""
@@ -258,6 +262,14 @@ class PretrainArguments:
     root_joint: int | None = field(
         default=None, metadata={"help": "joint to centre every clip on (feature extractor) [the skeleton layout's]"}
     )
+    augmentation: str = field(
+        default="none",
+        metadata={
+            "help": "augment every clip before it is masked: 'none', 'default' (data.transforms.make_train_transform: "
+            "random temporal crop, rotation and scale, as MAMP pretrains) or a fine-tuning recipe's augmentation",
+            "choices": PRETRAINING_AUGMENTATIONS,
+        },
+    )
     mixed_precision: str | None = field(
         default=None,
         metadata={"help": "no, bf16 or fp16 (overrides the accelerate config)", "choices": ["no", "bf16", "fp16"]},
@@ -345,6 +357,13 @@ class RecipeArguments:
     no_pretraining: bool = field(default=False, metadata={"help": "fine-tune from scratch (ablation)"})
     no_cascade: bool = field(default=False, metadata={"help": "plain head on stage-1 features (ablation)"})
     pretrain_epochs: int | None = field(default=None, metadata={"help": "[the recipe's]"})
+    pretrain_augmentation: str | None = field(
+        default=None,
+        metadata={
+            "help": "augmentation of the pretraining clips (PretrainArguments.augmentation) [the recipe's]",
+            "choices": PRETRAINING_AUGMENTATIONS,
+        },
+    )
     finetune_epochs: int | None = field(default=None, metadata={"help": "[the recipe's]"})
     consistency_weight: float | None = field(
         default=None,

@@ -19,6 +19,7 @@ from ..configuration_cascadeformer import CONFIG_FIELDS, PRESETS, CascadeFormerC
 from ..data.errors import UserInputError
 from ..data.features import LABEL_COLUMN, SKELETON_COLUMN, layout_name_of
 from ..data.skeletons import SkeletonLayout, resolve_layout
+from ..data.transforms import Compose, make_train_transform
 from ..hub import is_local_reference
 
 EMBEDDED_DATASET = "embedded"
@@ -95,6 +96,17 @@ def layout_for(geometry: DataGeometry) -> SkeletonLayout:
     and channels; a dataset that names none (built before layouts were recorded) gets the layout its joint and
     channel counts imply (`data.skeletons.legacy_layout`: NTU 25, N-UCLA 20, Penn Action 13)."""
     return resolve_layout(geometry.layout_name, geometry.num_joints, geometry.num_channels)
+
+
+def recipe_augmentation(recipe: Mapping[str, Any], geometry: DataGeometry) -> Compose:
+    """A fine-tuning recipe's training augmentation (`data.transforms.make_train_transform` with the recipe's
+    "augment" settings and flip probability) for a dataset; an empty recipe gives that function's defaults."""
+    return make_train_transform(
+        layout_for(geometry),
+        geometry.num_channels,
+        flip_probability=recipe.get("flip", 0.0),
+        **recipe.get("augment", {}),
+    )
 
 
 def load_config_overrides(path: str | None) -> dict[str, Any]:

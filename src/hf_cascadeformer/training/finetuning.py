@@ -27,7 +27,6 @@ from transformers.utils import SAFE_WEIGHTS_NAME
 
 from ..data.collator import AugmentationEpochCallback, AugmentedDataset, SkeletonCollator
 from ..data.model_inputs import feature_extractor_for
-from ..data.transforms import make_train_transform
 from ..feature_extraction_cascadeformer import CascadeFormerFeatureExtractor
 from ..hub import (
     RESULTS_FILENAME,
@@ -51,6 +50,7 @@ from .common import (
     layout_for,
     load_config_overrides,
     load_dataset_dict,
+    recipe_augmentation,
     remove_paths,
     replace_pickled_training_args,
     stratified_fraction,
@@ -174,12 +174,8 @@ def finetune(
     if consistency and finetune_args.no_augmentation:
         raise ValueError("--consistency_weight compares augmentations of a clip: it needs augmentation on")
     if not finetune_args.no_augmentation:
-        augment = make_train_transform(
-            layout_for(geometry), geometry.num_channels, flip_probability=recipe["flip"], **recipe.get("augment", {})
-        )
-        train_dataset = AugmentedDataset(
-            train_dataset, augment, seed=seed, views=CONSISTENCY_VIEWS if consistency else 1
-        )
+        views = CONSISTENCY_VIEWS if consistency else 1
+        train_dataset = AugmentedDataset(train_dataset, recipe_augmentation(recipe, geometry), seed=seed, views=views)
 
     run_args = _with_steps_from_data(training_args, len(dataset_dict["train"]), recipe, select)
     if run_args.bf16:

@@ -26,7 +26,7 @@ from tqdm.auto import tqdm
 from transformers import AutoModelForPreTraining, HfArgumentParser, get_cosine_schedule_with_warmup
 from transformers.utils import SAFE_WEIGHTS_NAME
 
-from ..data.collator import SkeletonCollator
+from ..data.collator import AugmentedDataset, SkeletonCollator
 from ..data.model_inputs import feature_extractor_for
 from ..hub import render_pretraining_card, write_model_card
 from .arguments import DataArguments, PretrainArguments
@@ -39,10 +39,12 @@ from .common import (
     load_config_overrides,
     load_dataset_dict,
     parameter_groups,
+    recipe_augmentation,
     remove_paths,
     warn_if_bf16_is_slow,
 )
 from .console import format_log, quiet_progress_bars
+from .recipes import FINETUNE_RECIPES
 
 # A small encoder that pretrains in about a minute on a laptop CPU (used without --preset / --config).
 EMBEDDED_MODEL = {
@@ -171,6 +173,11 @@ def pretrain(data_args: DataArguments, args: PretrainArguments) -> Path:
         **centring,
     )
     collate = SkeletonCollator(extractor, include_labels=False)
+    # Augmented clips are a function of (seed, epoch, clip), like the masks of (seed, step, clip): resume stays exact.
+    clips = dataset
+    if args.augmentation != "none":
+        recipe = {} if args.augmentation == "default" else FINETUNE_RECIPES[args.augmentation]
+        clips = AugmentedDataset(dataset, recipe_augmentation(recipe, geometry), seed=args.seed)
 
     global_batch = args.batch_size * accelerator.num_processes
     steps_per_epoch = len(dataset) // global_batch
@@ -219,7 +226,11 @@ def pretrain(data_args: DataArguments, args: PretrainArguments) -> Path:
         if step >= total_steps:
             break
         local = indices[accelerator.process_index :: accelerator.num_processes]
-        batch = collate(dataset[local.tolist()])
+        if isinstance(clips, AugmentedDataset):
+            clips.set_epoch(step // steps_per_epoch)
+            batch = collate(clips.__getitems__(local.tolist()))
+        else:
+            batch = collate(dataset[local.tolist()])
         skeletons = batch["skeletons"]
         noise_shape = (*skeletons.shape[1:-3], *unwrapped.mask_noise_shape(skeletons.shape[-3]))
         batch["noise"] = clip_noise(local, step, args.seed, noise_shape)

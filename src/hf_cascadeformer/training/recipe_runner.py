@@ -171,6 +171,7 @@ def run_recipe(args: RecipeArguments) -> dict[str, Any]:
 
     model_dir = None
     objective = None if args.no_pretraining else args.objective or recipe.objective
+    pretrain_augmentation = (args.pretrain_augmentation or recipe.pretrain_augmentation) if objective else None
     if objective:
         model_dir = restart_stage(output_dir / "pretrain")
         epochs = args.pretrain_epochs if args.pretrain_epochs is not None else recipe.pretrain_epochs
@@ -189,6 +190,7 @@ def run_recipe(args: RecipeArguments) -> dict[str, Any]:
             # Pretraining prepares clips as fine-tuning will (`_model_and_extractor` sets the same fields).
             scale_normalization=bool(extractor_fields.get("scale_normalization")),
             root_joint=extractor_fields.get("root_joint"),
+            augmentation=pretrain_augmentation,
             max_steps=max_steps,
             num_epochs=None if args.smoke else float(epochs),
             seed=args.seed,
@@ -238,6 +240,7 @@ def run_recipe(args: RecipeArguments) -> dict[str, Any]:
         "clips": {name: len(split) for name, split in splits.items()},
         "model": fields,
         "pretraining": objective,
+        "pretrain_augmentation": pretrain_augmentation,
         "seed": args.seed,
         "tta": tta,
         "consistency_weight": training_args.consistency_weight,

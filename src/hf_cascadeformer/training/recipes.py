@@ -120,6 +120,7 @@ class BenchmarkRecipe:
     pretrain_learning_rate: float
     validation_protocols: tuple[str, ...]  # names in VALIDATION_PROTOCOLS; `--validate` runs the first
     tta: str = "none"  # test-time augmentation of the evaluation stage (`EvaluateArguments.tta`)
+    pretrain_augmentation: str = "none"  # augmentation of the pretraining clips (`PretrainArguments.augmentation`)
 
 
 @dataclass(frozen=True)
