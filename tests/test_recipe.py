@@ -84,7 +84,7 @@ def test_penn_action_recipe_smoke_final_protocol_with_gfp_and_the_plain_head(tmp
     args += ["--config", str(overrides)]
     summary = recipe_runner.main(
         [*args, "--objective", "gfp", "--no-cascade", "--variant", "1.2", "--consistency-weight", "1.5"]
-        + ["--pretrain-augmentation", "default"]
+        + ["--pretrain-augmentation", "default", "--synthetic-clips", "40"]
     )
     # The final protocol trains on every training clip, keeps the last model and evaluates on the test split.
     assert summary["protocol"] == "final (all training clips)" and set(summary["clips"]) == {"train", "test"}
@@ -101,6 +101,12 @@ def test_penn_action_recipe_smoke_final_protocol_with_gfp_and_the_plain_head(tmp
     assert summary["model"]["hidden_dropout_prob"] == 0.25
     assert json.loads((output / "pretrain" / "config.json").read_text())["pretraining_objective"] == "gfp"
     assert summary["pretrain_augmentation"] == "default"
+    # Pretraining saw the training clips and (in smoke mode, 16 of) the synthetic corpus on Penn's layout, unlabelled.
+    pretraining = datasets.load_from_disk(str(output / "pretraining_splits"))["train"]
+    assert summary["synthetic_clips"] == 16 and len(pretraining) == summary["clips"]["train"] + 16
+    assert pretraining["label"][-16:] == [-1] * 16 and "synthetic" in summary["seconds"]
+    assert pretraining.features["skeleton"].shape == (None, 1, 13, 2)
+    assert np.asarray(pretraining[-1]["visibility"]).min() == 1  # every synthetic joint is seen
 
 
 def test_validation_protocols_split_the_training_clips_as_data():

@@ -59,7 +59,9 @@ def hub_id(reference: str | os.PathLike | None) -> str | None:
     if reference is None:
         return None
     text = str(reference)
-    if text in ("embedded", "embedded-2d") or text.startswith(("/", ".", "~")) or Path(text).expanduser().exists():
+    if text in ("embedded", "embedded-2d", "embedded-multiview") or text.startswith(("/", ".", "~")):
+        return None
+    if Path(text).expanduser().exists():
         return None
     return text if _HUB_ID.match(text) else None
 

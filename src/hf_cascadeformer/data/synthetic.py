@@ -31,7 +31,7 @@ import numpy as np
 import pyarrow as pa
 
 from .features import skeleton_features
-from .skeletons import NTU_2D_LAYOUT, NTU_LAYOUT
+from .skeletons import NTU_2D_LAYOUT, NTU_LAYOUT, SkeletonLayout, get_layout
 
 SYNTHETIC_ACTIONS: tuple[str, ...] = (
     "wave right hand",
@@ -701,6 +701,17 @@ class _Performer:
     facing: float  # degrees about the vertical; 0 faces +z, 180 faces the camera
 
 
+@dataclass(frozen=True)
+class CameraPose:
+    """Where the camera stands: azimuth about the vertical (0 sees the performer from the front, give or take the
+    20 degrees they turn), downward tilt, height above the floor and distance to the scene origin."""
+
+    azimuth_degrees: float
+    tilt_degrees: float
+    height_m: float
+    distance_m: float
+
+
 @dataclass
 class _ClipPlan:
     action: int
@@ -716,8 +727,10 @@ def _plan_clip(
     view: int | None,
     min_frames: int,
     max_frames: int,
+    camera: CameraPose | None = None,
 ) -> _ClipPlan:
-    """Every random choice of a clip except the sensor noise, in a fixed order."""
+    """Every random choice of a clip except the sensor noise, in a fixed order; `camera` replaces the drawn camera
+    (the view bucket, tilt, height and distance) and the draws for it."""
     if not 0 <= action < len(SYNTHETIC_ACTIONS):
         raise ValueError(f"action must be in [0, {len(SYNTHETIC_ACTIONS)}), got {action}")
     subject = SubjectProfile.random(rng) if subject is None else subject
@@ -751,10 +764,14 @@ def _plan_clip(
         performers.reverse()  # like Kinect body indices, the slot order says nothing about roles
 
     # camera: azimuth around the scene, slight downward tilt, height above the floor, distance
-    azimuth = VIEW_AZIMUTHS_DEGREES[view] + rng.uniform(-22.5, 22.5) + scene_turn
-    tilt = np.deg2rad(rng.uniform(-3.0, 10.0))
+    if camera is None:
+        azimuth = VIEW_AZIMUTHS_DEGREES[view] + rng.uniform(-22.5, 22.5) + scene_turn
+        tilt = np.deg2rad(rng.uniform(-3.0, 10.0))
+        offset = np.array([rng.uniform(-0.35, 0.35), -rng.uniform(0.75, 1.1), rng.uniform(2.6, 3.5)])
+    else:
+        azimuth, tilt = camera.azimuth_degrees + scene_turn, np.deg2rad(camera.tilt_degrees)
+        offset = np.array([0.0, -camera.height_m, camera.distance_m])
     tilt_rotation = np.array([[1.0, 0.0, 0.0], [0.0, np.cos(tilt), -np.sin(tilt)], [0.0, np.sin(tilt), np.cos(tilt)]])
-    offset = np.array([rng.uniform(-0.35, 0.35), -rng.uniform(0.75, 1.1), rng.uniform(2.6, 3.5)])
     return _ClipPlan(action, performers, tilt_rotation @ _yaw_rotation(azimuth), offset)
 
 
@@ -826,8 +843,14 @@ _NOISE_STD[_EXTREMITIES] = 0.016
 _FK_BATCH_FRAMES = 8192  # bounds the memory of one batched forward-kinematics call (about 15 MB)
 
 
+_ClipRequest = (
+    tuple[int, np.random.Generator, SubjectProfile | None, int | None]
+    | tuple[int, np.random.Generator, SubjectProfile | None, int | None, CameraPose]
+)
+
+
 def _generate_clips(
-    requests: list[tuple[int, np.random.Generator, SubjectProfile | None, int | None]],
+    requests: list[_ClipRequest],
     num_channels: int = 3,
     noise_scale: float = 1.0,
     min_frames: int = 30,
@@ -835,17 +858,18 @@ def _generate_clips(
 ) -> list[np.ndarray]:
     """Many clips at once: plan each, run forward kinematics on all performers in large batches, film each.
 
-    Identical to calling :func:`generate_clip` once per request, only faster.
+    A request is (action, rng, subject, view) or (action, rng, subject, view, camera). Identical to calling
+    :func:`generate_clip` once per request, only faster.
     """
     if num_channels not in (2, 3):
         raise ValueError(f"num_channels must be 2 or 3, got {num_channels}")
     clips = []
     for start in range(0, len(requests), 32):
         chunk = requests[start : start + 32]
-        plans = [_plan_clip(action, rng, subject, view, min_frames, max_frames) for action, rng, subject, view in chunk]
+        plans = [_plan_clip(*request[:4], min_frames, max_frames, *request[4:]) for request in chunk]
         performers = [performer for plan in plans for performer in plan.performers]
         bodies = _batched_forward_kinematics(performers)
-        for plan, (_, rng, _, _) in zip(plans, chunk, strict=True):
+        for plan, (_, rng, *_) in zip(plans, chunk, strict=True):
             own, bodies = bodies[: len(plan.performers)], bodies[len(plan.performers) :]
             clips.append(_film(plan, own, rng, num_channels, noise_scale))
     return clips
@@ -978,4 +1002,93 @@ def load_synthetic_dataset(
             "train": _split(train_ids, clips_per_action_per_subject, two_d, seed, features),
             "test": _split(test_ids, clips_per_action_per_subject, two_d, seed, features),
         }
+    )
+
+
+# ------------------------------------------------------------------------------------------------------------
+# The multi-view corpus: one-person motions from any camera, on the layout of a benchmark (pretraining data)
+
+SINGLE_PERSON_ACTIONS: tuple[str, ...] = tuple(
+    name for index, name in enumerate(SYNTHETIC_ACTIONS) if index not in TWO_PERSON_ACTIONS
+)
+# Kinect v1 (N-UCLA) names three trunk joints differently from Kinect v2; Penn Action puts the side first.
+_KINECT_V2_NAME = {"hip_center": "spine_base", "spine": "spine_mid", "shoulder_center": "spine_shoulder"}
+
+
+def kinect_v2_joints(layout: SkeletonLayout) -> np.ndarray:
+    """Index of every joint of `layout` among the generator's 25 Kinect v2 joints (retargeting by joint name)."""
+    indices = []
+    for name in layout.joint_names:
+        side, _, part = name.partition("_")
+        name = _KINECT_V2_NAME.get(name, f"{part}_{side}" if side in ("left", "right") else name)
+        if name not in _J:
+            raise ValueError(f"layout {layout.name!r}: joint {name!r} has no Kinect v2 counterpart to retarget from")
+        indices.append(_J[name])
+    return np.array(indices)
+
+
+def multiview_corpus_features(layout: str | SkeletonLayout = "ntu") -> datasets.Features:
+    """The features of :func:`load_multiview_corpus` (metadata: the camera's ``azimuth``, ``tilt``, ``distance``)."""
+    layout = get_layout(layout) if isinstance(layout, str) else layout
+    metadata = {name: datasets.Value("float32") for name in ("azimuth", "tilt", "distance")}
+    return skeleton_features(SINGLE_PERSON_ACTIONS, 1, layout.num_joints, layout.num_channels, metadata, layout)
+
+
+def load_multiview_corpus(
+    num_clips: int = 4000,
+    layout: str | SkeletonLayout = "ntu",
+    azimuth_degrees: tuple[float, float] = (-90.0, 90.0),
+    tilt_degrees: tuple[float, float] = (-5.0, 30.0),
+    distance_m: tuple[float, float] = (2.0, 3.5),
+    seed: int = 0,
+) -> datasets.Dataset:
+    """A corpus of one-person synthetic clips seen from cameras all around, on a benchmark's skeleton layout.
+
+    Pretraining data for cross-view recognition (issue 18): a benchmark such as N-UCLA has two or three cameras,
+    the generator has every azimuth, tilt and distance in the given ranges (uniform), and a new performer (body
+    proportions, tempo, style) per clip. Clips are the generator's (:func:`generate_clip`) retargeted by joint name
+    (:func:`kinect_v2_joints`): Kinect v1's 20 joints for ``nucla``, Penn Action's 13 for ``penn`` (projected to
+    depth-image pixels, as 2D layouts are). Labels are the action performed (:data:`SINGLE_PERSON_ACTIONS`).
+    Clip ``i`` is seeded by ``(seed, i)``: the same arguments give the same corpus, a larger one extends a smaller.
+
+    Args:
+        num_clips: Clips in the corpus.
+        layout: A layout name or :class:`SkeletonLayout` whose joints all exist in Kinect v2 (by name).
+        azimuth_degrees, tilt_degrees, distance_m: Ranges of the camera pose (:class:`CameraPose`); the camera's
+            height above the floor is drawn from 0.6-1.8 m.
+        seed: Non-negative seed of the corpus.
+    """
+    layout = get_layout(layout) if isinstance(layout, str) else layout
+    if num_clips < 1:
+        raise ValueError(f"num_clips must be positive, got {num_clips}")
+    if seed < 0:
+        raise ValueError(f"seed must be non-negative, got {seed}")
+    for name, (low, high) in (("azimuth_degrees", azimuth_degrees), ("tilt_degrees", tilt_degrees)):
+        if not -180.0 <= low <= high <= 180.0:
+            raise ValueError(f"{name} must be a range (low, high) within -180..180, got {(low, high)}")
+    if not 0.5 <= distance_m[0] <= distance_m[1]:
+        raise ValueError(f"distance_m must be a range (low, high) from 0.5 m, got {distance_m}")
+    joints = kinect_v2_joints(layout)
+    actions = np.array([SYNTHETIC_ACTIONS.index(name) for name in SINGLE_PERSON_ACTIONS])
+    requests, columns = [], {"label": [], "sample_id": [], "azimuth": [], "tilt": [], "distance": []}
+    for index in range(num_clips):
+        rng = np.random.default_rng([seed, index])
+        label = int(rng.integers(len(actions)))
+        camera = CameraPose(
+            float(rng.uniform(*azimuth_degrees)),
+            float(rng.uniform(*tilt_degrees)),
+            float(rng.uniform(0.6, 1.8)),
+            float(rng.uniform(*distance_m)),
+        )
+        requests.append((int(actions[label]), rng, None, None, camera))
+        columns["label"].append(label)
+        columns["sample_id"].append(f"multiview-{seed}-{index:06d}")
+        columns["azimuth"].append(camera.azimuth_degrees)
+        columns["tilt"].append(camera.tilt_degrees)
+        columns["distance"].append(camera.distance_m)
+    clips = [clip[:, :1, joints] for clip in _generate_clips(requests, num_channels=layout.num_channels)]
+    columns["num_frames"] = [len(clip) for clip in clips]
+    columns["num_persons"] = [1] * num_clips
+    return datasets.Dataset.from_dict(
+        {"skeleton": _nested_list_array(clips), **columns}, features=multiview_corpus_features(layout)
     )

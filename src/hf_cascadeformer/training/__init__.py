@@ -21,6 +21,7 @@ from .arguments import (
 from .common import (
     EMBEDDED_2D_DATASET,
     EMBEDDED_DATASET,
+    EMBEDDED_MULTIVIEW_DATASET,
     TRAINING_ARGS_JSON,
     DataGeometry,
     build_config,
@@ -50,6 +51,7 @@ __all__ = [
     "BENCHMARK_RECIPES",
     "EMBEDDED_2D_DATASET",
     "EMBEDDED_DATASET",
+    "EMBEDDED_MULTIVIEW_DATASET",
     "FINETUNE_RECIPES",
     "TRAINING_ARGS_JSON",
     "VALIDATION_PROTOCOLS",

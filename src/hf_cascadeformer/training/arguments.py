@@ -16,7 +16,7 @@ import torch
 from transformers import TrainingArguments
 
 from ..configuration_cascadeformer import PRESETS, PRETRAINING_OBJECTIVES, VARIANT_FRAME_EMBEDDINGS
-from .common import EMBEDDED_2D_DATASET, EMBEDDED_DATASET
+from .common import EMBEDDED_2D_DATASET, EMBEDDED_DATASET, EMBEDDED_MULTIVIEW_DATASET
 from .recipes import BENCHMARK_RECIPES, FINETUNE_RECIPES, VALIDATION_PROTOCOLS
 
 # What `PretrainArguments.augmentation` accepts: no augmentation, make_train_transform's defaults, or the
@@ -41,10 +41,14 @@ class DataArguments:
         default=EMBEDDED_DATASET,
         metadata={
             "help": f"a folder built by dataset_scripts/ (or `cascadeformer prepare`), a Hub dataset id, or "
-            f"'{EMBEDDED_DATASET}' / '{EMBEDDED_2D_DATASET}' for the embedded default dataset (generated, no download)"
+            f"'{EMBEDDED_DATASET}' / '{EMBEDDED_2D_DATASET}' for the embedded default dataset (generated, no "
+            f"download), '{EMBEDDED_MULTIVIEW_DATASET}' for the synthetic multi-view pretraining corpus"
         },
     )
-    dataset_config: str | None = field(default=None, metadata={"help": "protocol of a Hub dataset, e.g. xsub"})
+    dataset_config: str | None = field(
+        default=None,
+        metadata={"help": f"protocol of a Hub dataset, e.g. xsub; the layout of '{EMBEDDED_MULTIVIEW_DATASET}' [ntu]"},
+    )
 
 
 @dataclass
@@ -362,6 +366,13 @@ class RecipeArguments:
         metadata={
             "help": "augmentation of the pretraining clips (PretrainArguments.augmentation) [the recipe's]",
             "choices": PRETRAINING_AUGMENTATIONS,
+        },
+    )
+    synthetic_clips: int | None = field(
+        default=None,
+        metadata={
+            "help": "clips of the synthetic multi-view corpus pretrained on beside the benchmark's (0: none) "
+            "[the recipe's]"
         },
     )
     finetune_epochs: int | None = field(default=None, metadata={"help": "[the recipe's]"})

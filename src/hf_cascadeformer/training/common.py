@@ -24,6 +24,9 @@ from ..hub import is_local_reference
 
 EMBEDDED_DATASET = "embedded"
 EMBEDDED_2D_DATASET = "embedded-2d"
+# The synthetic multi-view corpus (`data.synthetic.load_multiview_corpus`), pretraining data with a `train` split
+# only; its config is the skeleton layout ("ntu", "nucla", "penn").
+EMBEDDED_MULTIVIEW_DATASET = "embedded-multiview"
 
 
 @dataclass(frozen=True)
@@ -50,11 +53,15 @@ class DataGeometry:
 def load_dataset_dict(
     name: str = EMBEDDED_DATASET, config_name: str | None = None, seed: int = 0
 ) -> datasets.DatasetDict:
-    """The embedded default dataset, a folder built by `dataset_scripts/`, or a Hub dataset id."""
+    """The embedded default dataset, the multi-view corpus, a folder built by `dataset_scripts/` or a Hub id."""
     if name in (EMBEDDED_DATASET, EMBEDDED_2D_DATASET):
         from ..data.synthetic import load_synthetic_dataset
 
         return load_synthetic_dataset(two_d=name == EMBEDDED_2D_DATASET, seed=seed)
+    if name == EMBEDDED_MULTIVIEW_DATASET:
+        from ..data.synthetic import load_multiview_corpus
+
+        return datasets.DatasetDict({"train": load_multiview_corpus(layout=config_name or "ntu", seed=seed)})
     from ..data.builders import load_benchmark
 
     return load_benchmark(name, config_name)

@@ -28,6 +28,7 @@ from transformers import HfArgumentParser
 
 from ..configuration_cascadeformer import VARIANT_FRAME_EMBEDDINGS
 from ..data.builders import load_benchmark, run_cli
+from ..data.features import LABEL_COLUMN
 from ..modeling_cascadeformer_objectives import PRETRAINING_OBJECTIVE_CLASSES
 from .arguments import (
     DataArguments,
@@ -38,7 +39,7 @@ from .arguments import (
     PretrainArguments,
     RecipeArguments,
 )
-from .common import load_config_overrides, stratified_fraction
+from .common import DataGeometry, layout_for, load_config_overrides, stratified_fraction
 from .evaluation import evaluate
 from .finetuning import finetune
 from .pretraining import pretrain
@@ -128,6 +129,34 @@ def model_fields(args: RecipeArguments, recipe: BenchmarkRecipe) -> dict[str, An
     return fields
 
 
+def with_synthetic_clips(train: datasets.Dataset, num_clips: int, seed: int) -> datasets.Dataset:
+    """The training clips followed by `num_clips` of the synthetic multi-view corpus on their layout, as one
+    pretraining set. Pretraining reads only the skeletons (and Penn Action's joint visibility): the synthetic clips
+    get the label -1 (none), every joint visible, and zeros or empty strings for the benchmark's metadata."""
+    from ..data.synthetic import load_multiview_corpus
+
+    geometry = DataGeometry.of(train)
+    if geometry.num_persons != 1:
+        raise ValueError(f"the synthetic corpus has one person per clip; this benchmark has {geometry.num_persons}")
+    corpus = load_multiview_corpus(num_clips, layout_for(geometry), seed=seed)
+    corpus = corpus.remove_columns([name for name in corpus.column_names if name not in train.features])
+    corpus = corpus.remove_columns(LABEL_COLUMN)
+    for name, feature in train.features.items():
+        if name in corpus.column_names:
+            continue
+        if name == LABEL_COLUMN:
+            column = [-1] * len(corpus)
+        elif name == "visibility":  # per frame and joint (Penn Action)
+            column = [[[1] * geometry.num_joints] * frames for frames in corpus["num_frames"]]
+        elif isinstance(feature, datasets.Value):
+            column = ["" if feature.dtype == "string" else 0] * len(corpus)
+        else:
+            raise ValueError(f"the synthetic corpus has nothing to put in the benchmark's column {name!r}")
+        corpus = corpus.add_column(name, column, feature=feature)
+    corpus = corpus.select_columns(list(train.features)).cast(train.features)
+    return datasets.concatenate_datasets([train, corpus])
+
+
 def run_recipe(args: RecipeArguments) -> dict[str, Any]:
     """Run a benchmark recipe end to end; returns what `recipe_summary.json` holds."""
     started = time.perf_counter()
@@ -172,6 +201,18 @@ def run_recipe(args: RecipeArguments) -> dict[str, Any]:
     model_dir = None
     objective = None if args.no_pretraining else args.objective or recipe.objective
     pretrain_augmentation = (args.pretrain_augmentation or recipe.pretrain_augmentation) if objective else None
+    synthetic_clips = 0
+    if objective:
+        synthetic_clips = args.synthetic_clips if args.synthetic_clips is not None else recipe.synthetic_clips
+    if synthetic_clips < 0:
+        raise ValueError(f"--synthetic-clips must be 0 or more, got {synthetic_clips}")
+    if args.smoke:
+        synthetic_clips = min(synthetic_clips, 16)
+    if synthetic_clips:
+        pretraining_dir = output_dir / "pretraining_splits"
+        pretraining_train = with_synthetic_clips(splits["train"], synthetic_clips, args.seed)
+        datasets.DatasetDict({"train": pretraining_train}).save_to_disk(str(pretraining_dir))
+        mark = lap("synthetic", mark)
     if objective:
         model_dir = restart_stage(output_dir / "pretrain")
         epochs = args.pretrain_epochs if args.pretrain_epochs is not None else recipe.pretrain_epochs
@@ -195,7 +236,7 @@ def run_recipe(args: RecipeArguments) -> dict[str, Any]:
             num_epochs=None if args.smoke else float(epochs),
             seed=args.seed,
         )
-        pretrain(training_data, pretrain_args)
+        pretrain(DataArguments(dataset=str(pretraining_dir)) if synthetic_clips else training_data, pretrain_args)
         mark = lap("pretrain", mark)
 
     final_dir = restart_stage(output_dir / "model")
@@ -241,6 +282,7 @@ def run_recipe(args: RecipeArguments) -> dict[str, Any]:
         "model": fields,
         "pretraining": objective,
         "pretrain_augmentation": pretrain_augmentation,
+        "synthetic_clips": synthetic_clips,
         "seed": args.seed,
         "tta": tta,
         "consistency_weight": training_args.consistency_weight,

@@ -121,6 +121,9 @@ class BenchmarkRecipe:
     validation_protocols: tuple[str, ...]  # names in VALIDATION_PROTOCOLS; `--validate` runs the first
     tta: str = "none"  # test-time augmentation of the evaluation stage (`EvaluateArguments.tta`)
     pretrain_augmentation: str = "none"  # augmentation of the pretraining clips (`PretrainArguments.augmentation`)
+    # Clips of the synthetic multi-view corpus (`data.synthetic.load_multiview_corpus`) pretrained on beside the
+    # benchmark's own, on its layout; 0 for none.
+    synthetic_clips: int = 0
 
 
 @dataclass(frozen=True)
