@@ -6,7 +6,9 @@ from __future__ import annotations
 import datasets
 import numpy as np
 import pytest
+from transformers import AutoModelForPreTraining
 
+import hf_cascadeformer  # noqa: F401  (registers the Auto classes)
 from hf_cascadeformer.data.features import layout_name_of
 from hf_cascadeformer.data.skeletons import NTU_LAYOUT, NUCLA_LAYOUT, PENN_LAYOUT, SkeletonLayout
 from hf_cascadeformer.data.synthetic import (
@@ -15,6 +17,7 @@ from hf_cascadeformer.data.synthetic import (
     kinect_v2_joints,
     load_multiview_corpus,
 )
+from hf_cascadeformer.training import pretraining
 from hf_cascadeformer.training.common import EMBEDDED_MULTIVIEW_DATASET, load_dataset_dict
 from hf_cascadeformer.training.recipe_runner import with_synthetic_clips
 
@@ -135,3 +138,10 @@ def test_synthetic_clips_join_a_benchmark_split_unlabelled_with_its_features():
     two_person = datasets.Dataset.from_dict({name: [] for name in two_person_features}, features=two_person_features)
     with pytest.raises(ValueError, match="one person per clip; this benchmark has 2"):
         with_synthetic_clips(two_person, 5, seed=0)
+
+
+def test_pretraining_runs_on_the_corpus_by_its_dataset_name(tmp_path):
+    args = ["--dataset", EMBEDDED_MULTIVIEW_DATASET, "--dataset-config", "nucla", "--output-dir", str(tmp_path)]
+    pretraining.main([*args, "--max-steps", "2", "--batch-size", "8", "--num-frames", "16"])
+    model = AutoModelForPreTraining.from_pretrained(tmp_path)
+    assert model.config.skeleton_layout == "nucla" and model.config.num_joints == 20
