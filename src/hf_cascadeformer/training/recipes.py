@@ -161,7 +161,7 @@ BENCHMARK_RECIPES: dict[str, BenchmarkRecipe] = {
     # seed and is within the spread on view 1 -> 2; on Penn Action it was never worse over three seeds (three
     # stratified splits) and 1.1 points better on average. `--objective` / `--no-pretraining` override it.
     # N-UCLA evaluates with crop TTA: over three seeds it added 1.9 points on view 1 -> 2 and 3.6 on view 2 -> 1,
-    # more than the seeds' spread. It pretrains for 240 epochs, not 40: +2.7 and +3.7 points on the two cross-view
+    # more than the seeds' spread. It pretrains for 240 epochs, not 40: +2.4 and +3.7 points on the two cross-view
     # protocols, every seed up; 4,000 clips of the synthetic multi-view corpus beside the real ones (40 epochs) did as
     # well and no better, so the recipe keeps to its own clips (docs/nucla_diagnostics.md, last section).
     "nucla": BenchmarkRecipe(
