@@ -802,6 +802,12 @@ TRAINING_SCRIPTS = [
     training_error(
         "pretrain", "missing dataset folder", "no such dataset folder", lambda t: ["--dataset", t / "data" / "nucla"]
     ),
+    training_error(
+        "pretrain",
+        "unknown layout of the multi-view corpus",
+        "unknown skeleton layout 'kinect3'",
+        lambda t: ["--dataset", "embedded-multiview", "--dataset-config", "kinect3", "--output-dir", t / "run"],
+    ),
 ]
 
 

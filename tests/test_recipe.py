@@ -41,6 +41,7 @@ def test_nucla_recipe_smoke_on_the_cross_view_validation_protocol(tmp_path, shar
     assert summary["pretraining"] == "masked_joint" and summary["model"]["frame_embedding"] == "linear"
     assert set(summary["seconds"]) == {"data", "pretrain", "finetune", "evaluate", "total"}
     assert summary["synthetic_clips"] == 0 and not (output / "pretraining_splits").exists()
+    assert summary["pretrain_epochs"] == 240  # the recipe's (smoke mode stops after two steps)
     metrics = json.loads((output / "model" / "metrics_validation.json").read_text())
     assert metrics["num_clips"] == len(splits["validation"])
     assert 0.0 <= metrics["accuracy"] <= 1.0 and metrics["accuracy"] == summary["metrics"]["validation"]["accuracy"]
@@ -108,6 +109,13 @@ def test_penn_action_recipe_smoke_final_protocol_with_gfp_and_the_plain_head(tmp
     assert pretraining["label"][-16:] == [-1] * 16 and "synthetic" in summary["seconds"]
     assert pretraining.features["skeleton"].shape == (None, 1, 13, 2)
     assert np.asarray(pretraining[-1]["visibility"]).min() == 1  # every synthetic joint is seen
+
+
+def test_a_negative_synthetic_clip_count_is_refused_before_the_build(tmp_path):
+    args = RecipeArguments("nucla", str(tmp_path / "raw"), str(tmp_path / "run"), synthetic_clips=-3)
+    with pytest.raises(ValueError, match="--synthetic-clips must be 0 or more, got -3"):
+        recipe_runner.run_recipe(args)
+    assert not (tmp_path / "run" / "data").exists()
 
 
 def test_validation_protocols_split_the_training_clips_as_data():

@@ -167,6 +167,8 @@ def run_recipe(args: RecipeArguments) -> dict[str, Any]:
     output_dir.mkdir(parents=True, exist_ok=True)
     summary_file = output_dir / "recipe_summary.json"
     summary_file.unlink(missing_ok=True)  # written last: an interrupted run never looks finished
+    if args.synthetic_clips is not None and args.synthetic_clips < 0:  # before the dataset build, not after
+        raise ValueError(f"--synthetic-clips must be 0 or more, got {args.synthetic_clips}")
     settings = FINETUNE_RECIPES[recipe.finetune_recipe]
     seconds: dict[str, float] = {}
 
@@ -200,12 +202,11 @@ def run_recipe(args: RecipeArguments) -> dict[str, Any]:
 
     model_dir = None
     objective = None if args.no_pretraining else args.objective or recipe.objective
+    epochs = args.pretrain_epochs if args.pretrain_epochs is not None else recipe.pretrain_epochs
     pretrain_augmentation = (args.pretrain_augmentation or recipe.pretrain_augmentation) if objective else None
     synthetic_clips = 0
     if objective:
         synthetic_clips = args.synthetic_clips if args.synthetic_clips is not None else recipe.synthetic_clips
-    if synthetic_clips < 0:
-        raise ValueError(f"--synthetic-clips must be 0 or more, got {synthetic_clips}")
     if args.smoke:
         synthetic_clips = min(synthetic_clips, 16)
     if synthetic_clips:
@@ -215,7 +216,6 @@ def run_recipe(args: RecipeArguments) -> dict[str, Any]:
         mark = lap("synthetic", mark)
     if objective:
         model_dir = restart_stage(output_dir / "pretrain")
-        epochs = args.pretrain_epochs if args.pretrain_epochs is not None else recipe.pretrain_epochs
         extractor_fields = settings.get("extractor", {})
         unsupported = sorted(set(extractor_fields) - {"scale_normalization", "root_joint"})
         if unsupported:
@@ -281,6 +281,7 @@ def run_recipe(args: RecipeArguments) -> dict[str, Any]:
         "clips": {name: len(split) for name, split in splits.items()},
         "model": fields,
         "pretraining": objective,
+        "pretrain_epochs": epochs if objective else None,
         "pretrain_augmentation": pretrain_augmentation,
         "synthetic_clips": synthetic_clips,
         "seed": args.seed,
