@@ -843,10 +843,8 @@ _NOISE_STD[_EXTREMITIES] = 0.016
 _FK_BATCH_FRAMES = 8192  # bounds the memory of one batched forward-kinematics call (about 15 MB)
 
 
-_ClipRequest = (
-    tuple[int, np.random.Generator, SubjectProfile | None, int | None]
-    | tuple[int, np.random.Generator, SubjectProfile | None, int | None, CameraPose]
-)
+# (action, rng, subject, view, camera): what `_plan_clip` takes besides the frame bounds.
+_ClipRequest = tuple[int, np.random.Generator, SubjectProfile | None, int | None, CameraPose | None]
 
 
 def _generate_clips(
@@ -858,15 +856,17 @@ def _generate_clips(
 ) -> list[np.ndarray]:
     """Many clips at once: plan each, run forward kinematics on all performers in large batches, film each.
 
-    A request is (action, rng, subject, view) or (action, rng, subject, view, camera). Identical to calling
-    :func:`generate_clip` once per request, only faster.
+    Identical to calling :func:`generate_clip` once per request, only faster.
     """
     if num_channels not in (2, 3):
         raise ValueError(f"num_channels must be 2 or 3, got {num_channels}")
     clips = []
     for start in range(0, len(requests), 32):
         chunk = requests[start : start + 32]
-        plans = [_plan_clip(*request[:4], min_frames, max_frames, *request[4:]) for request in chunk]
+        plans = [
+            _plan_clip(action, rng, subject, view, min_frames, max_frames, camera)
+            for action, rng, subject, view, camera in chunk
+        ]
         performers = [performer for plan in plans for performer in plan.performers]
         bodies = _batched_forward_kinematics(performers)
         for plan, (_, rng, *_) in zip(plans, chunk, strict=True):
@@ -915,7 +915,7 @@ def generate_clip(
 
     The second person is all zeros for single-person actions.
     """
-    (clip,) = _generate_clips([(action, rng, subject, view)], num_channels, noise_scale, min_frames, max_frames)
+    (clip,) = _generate_clips([(action, rng, subject, view, None)], num_channels, noise_scale, min_frames, max_frames)
     return clip
 
 
@@ -957,7 +957,7 @@ def _split(
                 # each clip has its own generator: a clip does not depend on which others are generated
                 rng = np.random.default_rng([seed, subject_id, action, replication])
                 view = (subject_id + action + replication) % NUM_VIEWS + 1  # views cycle over replications
-                requests.append((action, rng, subject, view))
+                requests.append((action, rng, subject, view, None))
                 columns["label"].append(action)
                 columns["sample_id"].append(f"P{subject_id:03d}C{view:03d}R{replication:03d}A{action + 1:03d}")
                 columns["num_persons"].append(2 if action in TWO_PERSON_ACTIONS else 1)
