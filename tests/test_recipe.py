@@ -41,7 +41,7 @@ def test_nucla_recipe_smoke_on_the_cross_view_validation_protocol(tmp_path, shar
     assert summary["pretraining"] == "masked_joint" and summary["model"]["frame_embedding"] == "linear"
     assert set(summary["seconds"]) == {"data", "pretrain", "finetune", "evaluate", "total"}
     assert summary["synthetic_clips"] == 0 and not (output / "pretraining_splits").exists()
-    assert summary["pretrain_epochs"] == 240  # the recipe's (smoke mode stops after two steps)
+    assert summary["pretrain_epochs"] == 480  # the recipe's (smoke mode stops after two steps)
     metrics = json.loads((output / "model" / "metrics_validation.json").read_text())
     assert metrics["num_clips"] == len(splits["validation"])
     assert 0.0 <= metrics["accuracy"] <= 1.0 and metrics["accuracy"] == summary["metrics"]["validation"]["accuracy"]
