@@ -46,7 +46,7 @@ def _kill_after(process: subprocess.Popen, marker: Path) -> None:
     while not marker.exists():
         assert process.poll() is None, f"the run ended before {marker} was written"
         assert time.monotonic() < deadline, f"no {marker} within 300 s"
-        time.sleep(0.05)
+        time.sleep(0.005)  # a small model takes a few ms a step: poll often, so the kill lands near the marker
     process.send_signal(signal.SIGKILL)
     process.wait()
 
@@ -133,9 +133,11 @@ def test_pretraining_resumes_bit_for_bit_wherever_it_is_killed(tmp_path, augment
     for kill_step in (2, 4):
         _kill_after(victim, run / f"checkpoint-{kill_step}" / "pretrain_state.json")
         assert not (run / "model.safetensors").exists()
-        # What the killed run may have logged after its checkpoint: the resumed run logs those steps anew.
+        # What the killed run may have logged after its newest checkpoint (the kill can land a checkpoint later than
+        # the marker's): the resumed run logs those steps anew.
+        newest = max(int(path.parent.name.split("-")[1]) for path in run.glob("checkpoint-*/pretrain_state.json"))
         with (run / "pretrain_log.jsonl").open("a") as log:
-            log.write(json.dumps({"step": kill_step + 1, "loss": 123.0}) + "\n")
+            log.write(json.dumps({"step": newest + 1, "loss": 123.0}) + "\n")
         victim = _launch("pretrain", ["--output-dir", str(run), *settings, "--resume-from-checkpoint"], stdout=-1)
     output, _ = victim.communicate(timeout=600)
     assert victim.returncode == 0 and "resumed from" in output
