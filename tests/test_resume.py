@@ -22,6 +22,8 @@ import torch
 from conftest import REPO_ROOT
 from safetensors.torch import load_file
 
+from hf_cascadeformer.training.common import latest_complete_checkpoint
+
 # 54 training clips (a tenth of the embedded training split) at batch 16: 4 steps per epoch, so 10 steps cross two
 # epoch boundaries and a resume at step 6 lands mid-epoch 1 (where the augmentation's epoch must be restored).
 FINETUNE = [
@@ -135,7 +137,7 @@ def test_pretraining_resumes_bit_for_bit_wherever_it_is_killed(tmp_path, augment
         assert not (run / "model.safetensors").exists()
         # What the killed run may have logged after its newest checkpoint (the kill can land a checkpoint later than
         # the marker's): the resumed run logs those steps anew.
-        newest = max(int(path.parent.name.split("-")[1]) for path in run.glob("checkpoint-*/pretrain_state.json"))
+        newest = int(latest_complete_checkpoint(run, "pretrain_state.json").name.removeprefix("checkpoint-"))
         with (run / "pretrain_log.jsonl").open("a") as log:
             log.write(json.dumps({"step": newest + 1, "loss": 123.0}) + "\n")
         victim = _launch("pretrain", ["--output-dir", str(run), *settings, "--resume-from-checkpoint"], stdout=-1)

@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 from transformers import AutoModelForPreTraining
 
-import hf_cascadeformer  # noqa: F401  (registers the Auto classes)
 from hf_cascadeformer.data.features import layout_name_of
 from hf_cascadeformer.data.skeletons import NTU_LAYOUT, NUCLA_LAYOUT, PENN_LAYOUT, SkeletonLayout
 from hf_cascadeformer.data.synthetic import (
