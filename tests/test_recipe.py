@@ -15,6 +15,7 @@ from safetensors.torch import load_file
 
 from hf_cascadeformer import CascadeFormerConfig, CascadeFormerForMaskedSkeletonModeling
 from hf_cascadeformer.configuration_cascadeformer import PRETRAINING_OBJECTIVES
+from hf_cascadeformer.data.errors import UserInputError
 from hf_cascadeformer.modeling_cascadeformer_objectives import PRETRAINING_OBJECTIVE_CLASSES
 from hf_cascadeformer.training import recipe_runner
 from hf_cascadeformer.training.arguments import RecipeArguments
@@ -69,6 +70,16 @@ def test_nucla_recipe_smoke_on_the_cross_view_validation_protocol(tmp_path, shar
     second = load_file(output / "model" / "model.safetensors")
     assert first.keys() == second.keys() and all(torch.equal(first[name], second[name]) for name in first)
 
+    # Reusing that run's encoder skips pretraining and reaches the same model: fine-tuning depends on the seed only.
+    reused = recipe_runner.main(
+        [*args, "--output-dir", str(tmp_path / "reuse"), "--pretrained-model", str(output / "pretrain")]
+    )
+    assert reused["metrics"] == summary["metrics"] and reused["pretrained_model"] == str(output / "pretrain")
+    assert reused["pretraining"] is None and "pretrain" not in reused["seconds"]
+    assert reused["model"] == summary["model"] and not (tmp_path / "reuse" / "pretrain").exists()
+    third = load_file(tmp_path / "reuse" / "model" / "model.safetensors")
+    assert all(torch.equal(first[name], third[name]) for name in first)
+
 
 @pytest.mark.slow
 def test_penn_action_recipe_smoke_final_protocol_with_gfp_and_the_plain_head(tmp_path, shared_data):
@@ -116,6 +127,27 @@ def test_a_negative_synthetic_clip_count_is_refused_before_the_build(tmp_path):
     with pytest.raises(ValueError, match="--synthetic-clips must be 0 or more, got -3"):
         recipe_runner.run_recipe(args)
     assert not (tmp_path / "run" / "data").exists()
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (
+            ["--pretrain-epochs", "10", "--objective", "gfp"],
+            "--objective, --pretrain-epochs would not apply: drop them",
+        ),
+        (["--no-pretraining"], "--no-pretraining would not apply: drop it"),
+    ],
+)
+def test_a_reused_encoder_refuses_the_flags_of_the_stage_it_replaces(tmp_path, flags, message):
+    encoder = tmp_path / "pretrain"
+    encoder.mkdir()
+    args = ["nucla", "--raw-dir", str(tmp_path / "raw"), "--output-dir", str(tmp_path / "run")]
+    with pytest.raises(UserInputError, match=message):
+        recipe_runner.main([*args, "--pretrained-model", str(encoder), *flags])
+    with pytest.raises(UserInputError, match="--pretrained-model .*missing: no such checkpoint folder"):
+        recipe_runner.main([*args, "--pretrained-model", str(tmp_path / "missing")])
+    assert not (tmp_path / "run" / "data").exists()  # refused before the build
 
 
 def test_validation_protocols_split_the_training_clips_as_data():

@@ -359,6 +359,13 @@ class RecipeArguments:
         default=None, metadata={"help": "pretraining objective", "choices": PRETRAINING_OBJECTIVES}
     )
     no_pretraining: bool = field(default=False, metadata={"help": "fine-tune from scratch (ablation)"})
+    pretrained_model: str | None = field(
+        default=None,
+        metadata={
+            "help": "fine-tune this pretrained encoder (folder or Hub id) instead of pretraining one, e.g. the "
+            "`pretrain/` of an earlier run on the same protocol and seed (fine-tuning ablations)"
+        },
+    )
     no_cascade: bool = field(default=False, metadata={"help": "plain head on stage-1 features (ablation)"})
     pretrain_epochs: int | None = field(default=None, metadata={"help": "[the recipe's]"})
     pretrain_augmentation: str | None = field(

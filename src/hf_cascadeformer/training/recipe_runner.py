@@ -4,7 +4,8 @@ The final recipe trains on every training clip (N-UCLA views 1 and 2, Penn Actio
 seed and keeps the last model; when `raw_dir` also holds the test files (N-UCLA view 3, Penn's `train == -1` clips)
 it evaluates on the official test split. `validate` runs the protocol that chose the hyper-parameters instead
 (the benchmark's first of `VALIDATION_PROTOCOLS`), `validation_protocol` another one. `smoke` runs every stage for a
-few steps on a handful of clips.
+few steps on a handful of clips. `pretrained_model` skips pretraining and fine-tunes a given encoder instead (the
+`pretrain/` of an earlier run of the same protocol and seed: ablations of the fine-tuning stage).
 
 Writes into `output_dir`: `data/` (the built benchmark), `splits/` (the splits trained and evaluated on),
 `training_splits/` (the same without validation), `pretrain/`, `model/` (the classifier with its feature
@@ -28,6 +29,7 @@ from transformers import HfArgumentParser
 
 from ..configuration_cascadeformer import VARIANT_FRAME_EMBEDDINGS
 from ..data.builders import load_benchmark, run_cli
+from ..data.errors import UserInputError
 from ..data.features import LABEL_COLUMN
 from ..modeling_cascadeformer_objectives import PRETRAINING_OBJECTIVE_CLASSES
 from .arguments import (
@@ -39,7 +41,7 @@ from .arguments import (
     PretrainArguments,
     RecipeArguments,
 )
-from .common import DataGeometry, layout_for, load_config_overrides, stratified_fraction
+from .common import DataGeometry, check_model_reference, layout_for, load_config_overrides, stratified_fraction
 from .evaluation import evaluate
 from .finetuning import finetune
 from .pretraining import pretrain
@@ -157,6 +159,27 @@ def with_synthetic_clips(train: datasets.Dataset, num_clips: int, seed: int) -> 
     return datasets.concatenate_datasets([train, corpus])
 
 
+def check_reused_encoder(args: RecipeArguments) -> None:
+    """`--pretrained-model` replaces the pretraining stage and brings its own config: refuse the flags that would
+    shape a stage or a model that is not built, and a local folder that is not there, before any work."""
+    ignored = {
+        "--no-pretraining": args.no_pretraining,
+        "--objective": args.objective is not None,
+        "--pretrain-epochs": args.pretrain_epochs is not None,
+        "--pretrain-augmentation": args.pretrain_augmentation is not None,
+        "--synthetic-clips": args.synthetic_clips is not None,
+        "--variant": args.variant is not None,
+        "--config": args.config is not None,
+    }
+    given = [flag for flag, is_set in ignored.items() if is_set]
+    if given:
+        pronoun = "it" if len(given) == 1 else "them"
+        raise UserInputError(
+            f"--pretrained-model reuses an encoder and its config; {', '.join(given)} would not apply: drop {pronoun}"
+        )
+    check_model_reference(args.pretrained_model, "--pretrained-model")
+
+
 def run_recipe(args: RecipeArguments) -> dict[str, Any]:
     """Run a benchmark recipe end to end; returns what `recipe_summary.json` holds."""
     started = time.perf_counter()
@@ -169,6 +192,8 @@ def run_recipe(args: RecipeArguments) -> dict[str, Any]:
     summary_file.unlink(missing_ok=True)  # written last: an interrupted run never looks finished
     if args.synthetic_clips is not None and args.synthetic_clips < 0:  # before the dataset build, not after
         raise ValueError(f"--synthetic-clips must be 0 or more, got {args.synthetic_clips}")
+    if args.pretrained_model is not None:
+        check_reused_encoder(args)
     settings = FINETUNE_RECIPES[recipe.finetune_recipe]
     seconds: dict[str, float] = {}
 
@@ -200,8 +225,8 @@ def run_recipe(args: RecipeArguments) -> dict[str, Any]:
     max_steps = 2 if args.smoke else -1
     training_data = DataArguments(dataset=str(training_dir))
 
-    model_dir = None
-    objective = None if args.no_pretraining else args.objective or recipe.objective
+    model_dir = args.pretrained_model
+    objective = None if args.no_pretraining or model_dir else args.objective or recipe.objective
     epochs = args.pretrain_epochs if args.pretrain_epochs is not None else recipe.pretrain_epochs
     pretrain_augmentation = (args.pretrain_augmentation or recipe.pretrain_augmentation) if objective else None
     synthetic_clips = 0
@@ -272,6 +297,9 @@ def run_recipe(args: RecipeArguments) -> dict[str, Any]:
                 DataArguments(dataset=str(splits_dir)),
             )
     lap("evaluate", mark)
+    if args.pretrained_model:  # the model's fields are the reused encoder's, not the recipe's
+        trained = json.loads((final_dir / "config.json").read_text())
+        fields = {key: trained.get(key) for key in fields}
     seconds["total"] = round(time.perf_counter() - started, 1)
     summary = {
         "benchmark": args.benchmark,
@@ -281,6 +309,7 @@ def run_recipe(args: RecipeArguments) -> dict[str, Any]:
         "clips": {name: len(split) for name, split in splits.items()},
         "model": fields,
         "pretraining": objective,
+        "pretrained_model": args.pretrained_model,
         "pretrain_epochs": epochs if objective else None,
         "pretrain_augmentation": pretrain_augmentation,
         "synthetic_clips": synthetic_clips,
