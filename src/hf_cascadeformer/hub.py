@@ -19,6 +19,7 @@ from typing import Any
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
 from .configuration_cascadeformer import CascadeFormerConfig
+from .data.synthetic import EMBEDDED_DATASETS
 
 CARD_FILENAME = "README.md"
 RESULTS_FILENAME = "eval_results.json"
@@ -59,7 +60,7 @@ def hub_id(reference: str | os.PathLike | None) -> str | None:
     if reference is None:
         return None
     text = str(reference)
-    if text in ("embedded", "embedded-2d", "embedded-multiview") or text.startswith(("/", ".", "~")):
+    if text in EMBEDDED_DATASETS or text.startswith(("/", ".", "~")):
         return None
     if Path(text).expanduser().exists():
         return None

@@ -33,6 +33,14 @@ import pyarrow as pa
 from .features import skeleton_features
 from .skeletons import NTU_2D_LAYOUT, NTU_LAYOUT, SkeletonLayout, get_layout
 
+# The names `--dataset` takes for the generated datasets: the embedded default dataset (3D and 2D) and the
+# synthetic multi-view corpus (`load_multiview_corpus`, pretraining data with a `train` split only; its config is the
+# skeleton layout, "ntu", "nucla" or "penn").
+EMBEDDED_DATASET = "embedded"
+EMBEDDED_2D_DATASET = "embedded-2d"
+EMBEDDED_MULTIVIEW_DATASET = "embedded-multiview"
+EMBEDDED_DATASETS = (EMBEDDED_DATASET, EMBEDDED_2D_DATASET, EMBEDDED_MULTIVIEW_DATASET)
+
 SYNTHETIC_ACTIONS: tuple[str, ...] = (
     "wave right hand",
     "raise right hand",

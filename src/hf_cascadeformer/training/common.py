@@ -19,14 +19,9 @@ from ..configuration_cascadeformer import CONFIG_FIELDS, PRESETS, CascadeFormerC
 from ..data.errors import UserInputError
 from ..data.features import LABEL_COLUMN, SKELETON_COLUMN, layout_name_of
 from ..data.skeletons import SkeletonLayout, resolve_layout
+from ..data.synthetic import EMBEDDED_2D_DATASET, EMBEDDED_DATASET, EMBEDDED_MULTIVIEW_DATASET
 from ..data.transforms import Compose, make_train_transform
 from ..hub import is_local_reference
-
-EMBEDDED_DATASET = "embedded"
-EMBEDDED_2D_DATASET = "embedded-2d"
-# The synthetic multi-view corpus (`data.synthetic.load_multiview_corpus`), pretraining data with a `train` split
-# only; its config is the skeleton layout ("ntu", "nucla", "penn").
-EMBEDDED_MULTIVIEW_DATASET = "embedded-multiview"
 
 
 @dataclass(frozen=True)
