@@ -142,12 +142,15 @@ def test_a_negative_synthetic_clip_count_is_refused_before_the_build(tmp_path):
 def test_a_reused_encoder_refuses_the_flags_of_the_stage_it_replaces(tmp_path, flags, message):
     encoder = tmp_path / "pretrain"
     encoder.mkdir()
+    earlier = tmp_path / "run" / "recipe_summary.json"  # an earlier run's, which a refused command leaves alone
+    earlier.parent.mkdir()
+    earlier.write_text("{}")
     args = ["nucla", "--raw-dir", str(tmp_path / "raw"), "--output-dir", str(tmp_path / "run")]
     with pytest.raises(UserInputError, match=message):
         recipe_runner.main([*args, "--pretrained-model", str(encoder), *flags])
     with pytest.raises(UserInputError, match="--pretrained-model .*missing: no such checkpoint folder"):
         recipe_runner.main([*args, "--pretrained-model", str(tmp_path / "missing")])
-    assert not (tmp_path / "run" / "data").exists()  # refused before the build
+    assert sorted(p.name for p in earlier.parent.iterdir()) == ["recipe_summary.json"]  # no build, nothing removed
 
 
 def test_validation_protocols_split_the_training_clips_as_data():

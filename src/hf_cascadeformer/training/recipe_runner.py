@@ -186,14 +186,15 @@ def run_recipe(args: RecipeArguments) -> dict[str, Any]:
     recipe = BENCHMARK_RECIPES[args.benchmark]
     validate = args.validate or args.validation_protocol is not None
     protocol = validation_protocol(recipe, args.validation_protocol) if validate else None
+    # Flags are checked before the output folder is touched: a refused command leaves an earlier run as it was.
+    if args.synthetic_clips is not None and args.synthetic_clips < 0:
+        raise ValueError(f"--synthetic-clips must be 0 or more, got {args.synthetic_clips}")
+    if args.pretrained_model is not None:
+        check_reused_encoder(args)
     output_dir = Path(args.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     summary_file = output_dir / "recipe_summary.json"
     summary_file.unlink(missing_ok=True)  # written last: an interrupted run never looks finished
-    if args.synthetic_clips is not None and args.synthetic_clips < 0:  # before the dataset build, not after
-        raise ValueError(f"--synthetic-clips must be 0 or more, got {args.synthetic_clips}")
-    if args.pretrained_model is not None:
-        check_reused_encoder(args)
     settings = FINETUNE_RECIPES[recipe.finetune_recipe]
     seconds: dict[str, float] = {}
 
