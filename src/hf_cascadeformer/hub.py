@@ -19,7 +19,6 @@ from typing import Any
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
 from .configuration_cascadeformer import CascadeFormerConfig
-from .data.synthetic import EMBEDDED_DATASETS
 
 CARD_FILENAME = "README.md"
 RESULTS_FILENAME = "eval_results.json"
@@ -57,6 +56,8 @@ def card_template(name: str = "MODEL_CARD.md") -> str:
 def hub_id(reference: str | os.PathLike | None) -> str | None:
     """`reference` when it names a Hub repository (`org/name`), `None` for local paths and the embedded datasets:
     only Hub ids belong in a card's `base_model` / `datasets` metadata."""
+    from .data.synthetic import EMBEDDED_DATASETS  # here: the generator imports `datasets`, cards do not need it
+
     if reference is None:
         return None
     text = str(reference)
