@@ -77,6 +77,7 @@ def test_nucla_recipe_smoke_on_the_cross_view_validation_protocol(tmp_path, shar
     assert reused["metrics"] == summary["metrics"] and reused["pretrained_model"] == str(output / "pretrain")
     assert reused["pretraining"] is None and "pretrain" not in reused["seconds"]
     assert reused["model"] == summary["model"] and not (tmp_path / "reuse" / "pretrain").exists()
+    assert (output / "model_config.json").is_file() and not (tmp_path / "reuse" / "model_config.json").exists()
     third = load_file(tmp_path / "reuse" / "model" / "model.safetensors")
     assert all(torch.equal(first[name], third[name]) for name in first)
 

@@ -222,7 +222,10 @@ def run_recipe(args: RecipeArguments) -> dict[str, Any]:
 
     fields = model_fields(args, recipe)
     config_file = output_dir / "model_config.json"
-    config_file.write_text(json.dumps(fields, indent=2))
+    if args.pretrained_model is None:
+        config_file.write_text(json.dumps(fields, indent=2))
+    else:  # the reused encoder brings its config: an earlier run's file in this folder would describe another model
+        config_file.unlink(missing_ok=True)
     max_steps = 2 if args.smoke else -1
     training_data = DataArguments(dataset=str(training_dir))
 
