@@ -10,6 +10,7 @@ import torch
 from conftest import tiny_config
 
 from hf_cascadeformer import (
+    CascadeFormerEnsembleForSequenceClassification,
     CascadeFormerFeatureExtractor,
     CascadeFormerForSequenceClassification,
     cli,
@@ -76,6 +77,20 @@ def test_the_exported_program_gives_the_eager_logits_for_any_batch_size(override
     targets = " ".join(str(node.target) for node in program.graph.nodes if node.op == "call_function")
     for data_dependent in ("nonzero", "index_put", "masked_select", ".item", "masked_scatter"):
         assert data_dependent not in targets
+
+
+def test_an_ensemble_exports_with_its_fused_logits():
+    members = []
+    for seed in range(2):
+        torch.manual_seed(seed)
+        members.append(CascadeFormerForSequenceClassification(tiny_config()).eval())
+    model = CascadeFormerEnsembleForSequenceClassification.from_members(members).eval()
+    run = export.export_classifier(model, NUM_FRAMES).module()
+    for batch in (5, 1):
+        skeletons, mask = clips(batch)
+        with torch.no_grad():
+            got = run(skeletons, mask)
+        assert max_difference(got, eager_logits(model, skeletons, mask)) <= 1e-5
 
 
 def test_a_fixed_batch_without_attention_mask():

@@ -12,9 +12,10 @@ from transformers import (
     AutoModelForSequenceClassification,
 )
 
-from .configuration_cascadeformer import PRESETS, CascadeFormerConfig
+from .configuration_cascadeformer import PRESETS, CascadeFormerConfig, CascadeFormerEnsembleConfig
 from .feature_extraction_cascadeformer import CascadeFormerFeatureExtractor
 from .modeling_cascadeformer import (
+    CascadeFormerEnsembleForSequenceClassification,
     CascadeFormerForMaskedSkeletonModeling,
     CascadeFormerForSequenceClassification,
     CascadeFormerModel,
@@ -29,6 +30,11 @@ AutoModel.register(CascadeFormerConfig, CascadeFormerModel, exist_ok=True)
 AutoModelForPreTraining.register(CascadeFormerConfig, CascadeFormerForMaskedSkeletonModeling, exist_ok=True)
 AutoModelForSequenceClassification.register(CascadeFormerConfig, CascadeFormerForSequenceClassification, exist_ok=True)
 AutoFeatureExtractor.register(CascadeFormerConfig, CascadeFormerFeatureExtractor, exist_ok=True)
+AutoConfig.register(CascadeFormerEnsembleConfig.model_type, CascadeFormerEnsembleConfig, exist_ok=True)
+AutoModelForSequenceClassification.register(
+    CascadeFormerEnsembleConfig, CascadeFormerEnsembleForSequenceClassification, exist_ok=True
+)
+AutoFeatureExtractor.register(CascadeFormerEnsembleConfig, CascadeFormerFeatureExtractor, exist_ok=True)
 
 # Saving any of these copies the flat modeling files next to the weights, so checkpoints also load as remote code.
 CascadeFormerConfig.register_for_auto_class("AutoConfig")
@@ -36,10 +42,14 @@ CascadeFormerModel.register_for_auto_class("AutoModel")
 CascadeFormerForMaskedSkeletonModeling.register_for_auto_class("AutoModelForPreTraining")
 CascadeFormerForSequenceClassification.register_for_auto_class("AutoModelForSequenceClassification")
 CascadeFormerFeatureExtractor.register_for_auto_class("AutoFeatureExtractor")
+CascadeFormerEnsembleConfig.register_for_auto_class("AutoConfig")
+CascadeFormerEnsembleForSequenceClassification.register_for_auto_class("AutoModelForSequenceClassification")
 
 __all__ = [
     "PRESETS",
     "CascadeFormerConfig",
+    "CascadeFormerEnsembleConfig",
+    "CascadeFormerEnsembleForSequenceClassification",
     "CascadeFormerFeatureExtractor",
     "CascadeFormerForMaskedSkeletonModeling",
     "CascadeFormerForSequenceClassification",

@@ -41,6 +41,12 @@ AUTO_MAP = {
     "AutoModelForSequenceClassification": "modeling_cascadeformer.CascadeFormerForSequenceClassification",
 }
 
+# The same for an ensemble checkpoint (`CascadeFormerEnsembleConfig`): its config and its one head.
+ENSEMBLE_AUTO_MAP = {
+    "AutoConfig": "configuration_cascadeformer.CascadeFormerEnsembleConfig",
+    "AutoModelForSequenceClassification": "modeling_cascadeformer.CascadeFormerEnsembleForSequenceClassification",
+}
+
 # True in the installed package, False in a checkpoint's copy of this file loaded as remote code.
 _LOADED_FROM_PACKAGE = __name__.startswith("hf_cascadeformer.")
 
@@ -389,6 +395,28 @@ class CascadeFormerConfig(PreTrainedConfig):
         if name not in PRESETS:
             raise ValueError(f"unknown preset {name!r}; available: {', '.join(sorted(PRESETS))}")
         return cls(**{**PRESETS[name], **overrides})
+
+
+class CascadeFormerEnsembleConfig(CascadeFormerConfig):
+    r"""
+    Configuration of an ensemble of CascadeFormer classifiers that share one architecture (every field of
+    `CascadeFormerConfig`, which describes each member) but were trained separately, e.g. each from its own
+    pretraining. `CascadeFormerEnsembleForSequenceClassification` averages the members' class probabilities.
+
+    Args:
+        ensemble_size (`int`, *optional*, defaults to 3):
+            Number of members.
+    """
+
+    model_type = "cascadeformer_ensemble"
+
+    ensemble_size: int = 3
+
+    def __post_init__(self, **kwargs: Any) -> None:
+        if isinstance(self.ensemble_size, bool) or not isinstance(self.ensemble_size, int) or self.ensemble_size < 1:
+            raise ValueError(f"ensemble_size must be a positive integer, got {self.ensemble_size!r}")
+        kwargs.setdefault("auto_map", copy.deepcopy(ENSEMBLE_AUTO_MAP))
+        super().__post_init__(**kwargs)
 
 
 def _check_field_types(fields: dict[str, Any]) -> None:

@@ -34,6 +34,8 @@ from .configuration_cascadeformer import CascadeFormerConfig
 ONNX_EXTRA = "onnx"
 INPUT_NAMES = ("skeletons", "attention_mask")
 OUTPUT_NAME = "logits"
+# The classifiers this module exports (an ensemble's logits are its fused log-probabilities).
+CLASSIFIER_CLASSES = ("CascadeFormerForSequenceClassification", "CascadeFormerEnsembleForSequenceClassification")
 
 
 class ClassifierLogits(nn.Module):
@@ -195,9 +197,10 @@ def require_onnx(runtime: bool = True) -> None:
 
 def _check_classifier(model: nn.Module) -> CascadeFormerConfig:
     config = getattr(model, "config", None)
-    if getattr(config, "model_type", None) != "cascadeformer" or not hasattr(model, "classifier"):
+    # By name: a checkpoint loaded as remote code has its own copies of the classes.
+    if type(model).__name__ not in CLASSIFIER_CLASSES:
         raise ValueError(
-            f"expected a CascadeFormerForSequenceClassification, got {type(model).__name__}; load the checkpoint "
+            f"expected one of {', '.join(CLASSIFIER_CLASSES)}, got {type(model).__name__}; load the checkpoint "
             "with AutoModelForSequenceClassification"
         )
     return config

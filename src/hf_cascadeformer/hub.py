@@ -127,7 +127,9 @@ def _card(data: ModelCardData, body: str) -> str:
 def _architecture(config: CascadeFormerConfig) -> str:
     stage2 = config.cascade_num_hidden_layers or config.num_hidden_layers
     architecture = f"{config.hidden_size} / {config.num_attention_heads} / {config.num_hidden_layers}"
-    return architecture + (f" + {stage2}" if config.use_cascade else " (no cascade)")
+    architecture += f" + {stage2}" if config.use_cascade else " (no cascade)"
+    members = getattr(config, "ensemble_size", 1)  # `CascadeFormerEnsembleConfig`: that many such classifiers
+    return architecture + (f", ensemble of {members}" if members > 1 else "")
 
 
 def _fill(template: str, values: Mapping[str, str]) -> str:

@@ -19,7 +19,8 @@ files (relative imports; the objectives file is imported where the pretraining h
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -31,9 +32,9 @@ from transformers.activations import ACT2FN
 from transformers.masking_utils import create_bidirectional_mask
 from transformers.modeling_layers import GradientCheckpointingLayer
 from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
-from transformers.utils import ModelOutput
+from transformers.utils import ModelOutput, can_return_tuple
 
-from .configuration_cascadeformer import MAX_ABS_COORDINATE, CascadeFormerConfig
+from .configuration_cascadeformer import MAX_ABS_COORDINATE, CascadeFormerConfig, CascadeFormerEnsembleConfig
 
 # ----------------------------------------------------------------------------------------------------------------
 # Outputs
@@ -1277,7 +1278,84 @@ class CascadeFormerForSequenceClassification(CascadeFormerPreTrainedModel):
         return output if return_dict is not False else output.to_tuple()
 
 
+# Config entries that name where a checkpoint came from or how it was saved, not what it computes: members of an
+# ensemble may differ in them (and in private entries such as `_name_or_path`).
+_PROVENANCE_FIELDS = ("architectures", "auto_map", "custom_pipelines", "model_type", "transformers_version")
+
+
+def _is_provenance(key: str) -> bool:
+    return key in _PROVENANCE_FIELDS or key.startswith("_")
+
+
+class CascadeFormerEnsembleForSequenceClassification(CascadeFormerPreTrainedModel):
+    """Separately trained CascadeFormer classifiers of one architecture in one checkpoint, fused by averaging their
+    class probabilities (score fusion, as skeleton papers fuse their streams' models; `hf_cascadeformer.inference`
+    fuses checkpoints of any architecture at evaluation time instead). On N-UCLA, members pretrained separately
+    fuse better than fine-tunings of one encoder (docs/nucla_diagnostics.md).
+
+    The logits are the log of the averaged probabilities: their softmax is the ensemble's probability, their argmax
+    its prediction, so `Trainer`, the pipeline and the metrics read them as any classifier's logits. The loss is
+    their negative log-likelihood. `from_members` builds one from trained classifiers."""
+
+    config_class = CascadeFormerEnsembleConfig
+    config: CascadeFormerEnsembleConfig
+
+    def __init__(self, config: CascadeFormerEnsembleConfig):
+        super().__init__(config)
+        self.num_labels = config.num_labels
+        self.members = nn.ModuleList(
+            CascadeFormerForSequenceClassification(config) for _ in range(config.ensemble_size)
+        )
+        self.post_init()
+
+    @classmethod
+    def from_members(
+        cls, members: Sequence[CascadeFormerForSequenceClassification]
+    ) -> CascadeFormerEnsembleForSequenceClassification:
+        """The ensemble of trained classifiers (their weights copied) whose configs agree on every field."""
+        if not members:
+            raise ValueError("an ensemble needs at least one member")
+        reference = members[0].config.to_dict()
+        for index, member in enumerate(members[1:], start=1):
+            fields = member.config.to_dict()
+            differing = sorted(
+                key
+                for key in set(reference) | set(fields)
+                if not _is_provenance(key) and reference.get(key) != fields.get(key)
+            )
+            if differing:
+                raise ValueError(f"ensemble member {index} differs from member 0 in {', '.join(differing)}")
+        fields = {key: value for key, value in reference.items() if not _is_provenance(key)}
+        ensemble = cls(CascadeFormerEnsembleConfig(**fields, ensemble_size=len(members)))
+        for target, source in zip(ensemble.members, members, strict=True):
+            target.load_state_dict(source.state_dict())
+        return ensemble.to(members[0].dtype)
+
+    @can_return_tuple
+    def forward(
+        self,
+        skeletons: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
+    ) -> CascadeFormerSequenceClassifierOutput:
+        r"""
+        skeletons, attention_mask: as for `CascadeFormerModel`.
+        labels (`torch.LongTensor` of shape `(batch,)`, *optional*):
+            Action indices; when given, the output holds the negative log-likelihood of the fused probabilities.
+        """
+        log_probabilities = torch.stack(
+            [member(skeletons, attention_mask).logits.float().log_softmax(-1) for member in self.members]
+        )
+        # log(mean of the members' probabilities), without leaving log space
+        logits = torch.logsumexp(log_probabilities, dim=0) - math.log(len(self.members))
+        loss = None
+        if labels is not None:
+            loss = F.nll_loss(logits, labels.to(logits.device).long())
+        return CascadeFormerSequenceClassifierOutput(loss=loss, logits=logits)
+
+
 __all__ = [
+    "CascadeFormerEnsembleForSequenceClassification",
     "CascadeFormerForMaskedSkeletonModeling",
     "CascadeFormerForSequenceClassification",
     "CascadeFormerModel",

@@ -60,7 +60,7 @@ class SkeletonActionRecognitionPipeline(Pipeline):
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
         if self.feature_extractor is None:
-            if self.model.config.model_type != "cascadeformer":
+            if self.model.config.model_type not in ("cascadeformer", "cascadeformer_ensemble"):
                 raise ValueError(
                     f"the {TASK} pipeline needs a feature extractor for a {self.model.config.model_type!r} model; "
                     "pass feature_extractor=..."
