@@ -12,10 +12,12 @@ import pytest
 import scipy.io
 import torch
 from safetensors.torch import load_file
+from transformers import AutoFeatureExtractor, AutoModelForSequenceClassification
 
 from hf_cascadeformer import CascadeFormerConfig, CascadeFormerForMaskedSkeletonModeling
 from hf_cascadeformer.configuration_cascadeformer import PRETRAINING_OBJECTIVES
 from hf_cascadeformer.data.errors import UserInputError
+from hf_cascadeformer.inference import default_tta_views, ensemble_predictions
 from hf_cascadeformer.modeling_cascadeformer_objectives import PRETRAINING_OBJECTIVE_CLASSES
 from hf_cascadeformer.training import recipe_runner
 from hf_cascadeformer.training.arguments import RecipeArguments
@@ -83,6 +85,44 @@ def test_nucla_recipe_smoke_on_the_cross_view_validation_protocol(tmp_path, shar
     assert not (tmp_path / "reuse" / "model_config.json").exists()
     third = load_file(tmp_path / "reuse" / "model" / "model.safetensors")
     assert all(torch.equal(first[name], third[name]) for name in first)
+
+    # An ensemble of two in the first run's folder: member 0 trains with seed 0 * 2 + 0, so it is that run's model;
+    # member 1 with seed 1. The single model's encoder goes; `model/` is now one checkpoint holding both members.
+    ensemble = recipe_runner.main([*args, "--output-dir", str(output), "--ensemble-size", "2"])
+    assert ensemble["ensemble_size"] == 2 and ensemble["member_seeds"] == [0, 1]
+    assert set(ensemble["seconds"]) == {"data", "pretrain", "finetune", "fuse", "evaluate", "total"}
+    assert not (output / "pretrain").exists() and (output / "members" / "1" / "pretrain" / "config.json").is_file()
+    member0, fused = (load_file(output / folder / "model.safetensors") for folder in ("members/0/model", "model"))
+    assert all(
+        torch.equal(first[name], member0[name]) and torch.equal(first[name], fused[f"members.0.{name}"])
+        for name in first
+    )
+    member1 = load_file(output / "members" / "1" / "model" / "model.safetensors")
+    assert not torch.equal(member1["classifier.layers.0.weight"], first["classifier.layers.0.weight"])
+    # Its validation figure is the score fusion of the two members' checkpoints, as `cascadeformer ensemble` has it.
+    validation = datasets.load_from_disk(str(output / "splits"))["validation"].with_format("numpy")
+    pairs = [
+        (
+            AutoModelForSequenceClassification.from_pretrained(folder).eval(),
+            AutoFeatureExtractor.from_pretrained(folder),
+        )
+        for folder in (output / "members" / "0" / "model", output / "members" / "1" / "model")
+    ]
+    fusion = ensemble_predictions(pairs, validation, views=default_tta_views())
+    assert ensemble["metrics"]["validation"]["accuracy"] == pytest.approx(fusion.metrics["ensemble"]["accuracy"])
+    assert "ensemble of 2 classifiers" in (output / "model" / "README.md").read_text()
+    with pytest.raises(UserInputError, match="--ensemble-size would not apply"):
+        recipe_runner.main(
+            [
+                *args,
+                "--output-dir",
+                str(tmp_path / "reuse"),
+                "--pretrained-model",
+                str(output / "members" / "0" / "pretrain"),
+                "--ensemble-size",
+                "2",
+            ]
+        )
 
 
 @pytest.mark.slow

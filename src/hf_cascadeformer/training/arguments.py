@@ -382,6 +382,13 @@ class RecipeArguments:
             "[the recipe's]"
         },
     )
+    ensemble_size: int | None = field(
+        default=None,
+        metadata={
+            "help": "classifiers to train, each pretrained and fine-tuned with its own seed, and save as one "
+            "ensemble checkpoint (1: a single model) [the recipe's; 1 with --pretrained-model]"
+        },
+    )
     finetune_epochs: int | None = field(default=None, metadata={"help": "[the recipe's]"})
     consistency_weight: float | None = field(
         default=None,

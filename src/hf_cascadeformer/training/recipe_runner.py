@@ -5,12 +5,15 @@ seed and keeps the last model; when `raw_dir` also holds the test files (N-UCLA 
 it evaluates on the official test split. `validate` runs the protocol that chose the hyper-parameters instead
 (the benchmark's first of `VALIDATION_PROTOCOLS`), `validation_protocol` another one. `smoke` runs every stage for a
 few steps on a handful of clips. `pretrained_model` skips pretraining and fine-tunes a given encoder instead (the
-`pretrain/` of an earlier run of the same protocol and seed: ablations of the fine-tuning stage).
+`pretrain/` of an earlier run of the same protocol and seed: ablations of the fine-tuning stage). With
+`ensemble_size` N > 1 (the recipe's or the flag's), N classifiers are pretrained and fine-tuned, each with its own seed
+(`member_seeds`), and saved as one ensemble checkpoint that averages their class probabilities.
 
 Writes into `output_dir`: `data/` (the built benchmark), `splits/` (the splits trained and evaluated on),
 `training_splits/` (the same without validation), `pretrain/`, `model/` (the classifier with its feature
 extractor, `eval_results.json`, `metrics_<split>.json`, the confusion matrix `confusion_<split>.png` and the model
-card), and `recipe_summary.json` with the metrics and the wall time of each stage.
+card), and `recipe_summary.json` with the metrics and the wall time of each stage. An ensemble's members get
+`members/<i>/pretrain/` and `members/<i>/model/`; `model/` is then the ensemble.
 """
 
 from __future__ import annotations
@@ -25,12 +28,14 @@ from typing import Any
 
 import datasets
 import numpy as np
-from transformers import HfArgumentParser
+from transformers import AutoFeatureExtractor, AutoModelForSequenceClassification, HfArgumentParser
 
 from ..configuration_cascadeformer import VARIANT_FRAME_EMBEDDINGS
 from ..data.builders import load_benchmark, run_cli
 from ..data.errors import UserInputError
 from ..data.features import LABEL_COLUMN
+from ..hub import add_pipeline_code, push_folder, render_model_card, write_model_card
+from ..modeling_cascadeformer import CascadeFormerEnsembleForSequenceClassification
 from ..modeling_cascadeformer_objectives import PRETRAINING_OBJECTIVE_CLASSES
 from .arguments import (
     DataArguments,
@@ -170,6 +175,7 @@ def check_reused_encoder(args: RecipeArguments) -> None:
         "--synthetic-clips": args.synthetic_clips is not None,
         "--variant": args.variant is not None,
         "--config": args.config is not None,
+        "--ensemble-size": args.ensemble_size not in (None, 1),
     }
     given = [flag for flag, is_set in ignored.items() if is_set]
     if given:
@@ -178,6 +184,34 @@ def check_reused_encoder(args: RecipeArguments) -> None:
             f"--pretrained-model reuses an encoder and its config; {', '.join(given)} would not apply: drop {pronoun}"
         )
     check_model_reference(args.pretrained_model, "--pretrained-model")
+
+
+def member_seeds(seed: int, ensemble_size: int) -> list[int]:
+    """The seeds of an ensemble's members: runs with different seeds share no member, and one member is `seed`."""
+    return [seed * ensemble_size + index for index in range(ensemble_size)]
+
+
+def fuse_members(member_dirs: Sequence[Path], output_dir: Path, description: str, repo_id: str | None) -> Path:
+    """One checkpoint of the members' classifiers (`CascadeFormerEnsembleForSequenceClassification`), with their
+    feature extractor (the members' must agree), its pipeline code and a model card, in `output_dir`."""
+    extractors = [AutoFeatureExtractor.from_pretrained(folder) for folder in member_dirs]
+    for folder, extractor in zip(member_dirs[1:], extractors[1:], strict=True):
+        if extractor.to_dict() != extractors[0].to_dict():
+            raise ValueError(f"{folder}: its feature extractor differs from {member_dirs[0]}'s")
+    members = [AutoModelForSequenceClassification.from_pretrained(folder) for folder in member_dirs]
+    ensemble = CascadeFormerEnsembleForSequenceClassification.from_members(members)
+    ensemble.save_pretrained(output_dir)
+    extractors[0].save_pretrained(output_dir)
+    add_pipeline_code(output_dir)
+    card = render_model_card(
+        ensemble.config,
+        model_name=repo_id or output_dir.name,
+        repo_id=repo_id,
+        num_parameters=sum(p.numel() for p in ensemble.parameters()),
+        training=description,
+    )
+    write_model_card(output_dir, card)
+    return output_dir
 
 
 def run_recipe(args: RecipeArguments) -> dict[str, Any]:
@@ -189,8 +223,12 @@ def run_recipe(args: RecipeArguments) -> dict[str, Any]:
     # Flags are checked before the output folder is touched: a refused command leaves an earlier run as it was.
     if args.synthetic_clips is not None and args.synthetic_clips < 0:
         raise ValueError(f"--synthetic-clips must be 0 or more, got {args.synthetic_clips}")
+    if args.ensemble_size is not None and args.ensemble_size < 1:
+        raise ValueError(f"--ensemble-size must be 1 or more, got {args.ensemble_size}")
     if args.pretrained_model is not None:
         check_reused_encoder(args)
+    # A reused encoder is one model's: it fine-tunes one classifier, whatever the recipe's ensemble.
+    ensemble_size = args.ensemble_size or (1 if args.pretrained_model else recipe.ensemble_size)
     output_dir = Path(args.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     summary_file = output_dir / "recipe_summary.json"
@@ -200,7 +238,7 @@ def run_recipe(args: RecipeArguments) -> dict[str, Any]:
 
     def lap(stage: str, since: float) -> float:
         now = time.perf_counter()
-        seconds[stage] = round(now - since, 1)
+        seconds[stage] = round(seconds.get(stage, 0.0) + now - since, 1)  # summed over an ensemble's members
         return now
 
     mark = time.perf_counter()
@@ -229,8 +267,7 @@ def run_recipe(args: RecipeArguments) -> dict[str, Any]:
     max_steps = 2 if args.smoke else -1
     training_data = DataArguments(dataset=str(training_dir))
 
-    model_dir = args.pretrained_model
-    objective = None if args.no_pretraining or model_dir else args.objective or recipe.objective
+    objective = None if args.no_pretraining or args.pretrained_model else args.objective or recipe.objective
     epochs = args.pretrain_epochs if args.pretrain_epochs is not None else recipe.pretrain_epochs
     pretrain_augmentation = (args.pretrain_augmentation or recipe.pretrain_augmentation) if objective else None
     synthetic_clips = 0
@@ -238,59 +275,93 @@ def run_recipe(args: RecipeArguments) -> dict[str, Any]:
         synthetic_clips = args.synthetic_clips if args.synthetic_clips is not None else recipe.synthetic_clips
     if args.smoke:
         synthetic_clips = min(synthetic_clips, 16)
-    if synthetic_clips:
-        pretraining_dir = output_dir / "pretraining_splits"
-        pretraining_train = with_synthetic_clips(splits["train"], synthetic_clips, args.seed)
-        datasets.DatasetDict({"train": pretraining_train}).save_to_disk(str(pretraining_dir))
-        mark = lap("synthetic", mark)
-    if objective:
-        model_dir = restart_stage(output_dir / "pretrain")
-        extractor_fields = settings.get("extractor", {})
-        unsupported = sorted(set(extractor_fields) - {"scale_normalization", "root_joint"})
-        if unsupported:
-            raise ValueError(f"recipe {recipe.finetune_recipe}: pretraining cannot set extractor fields {unsupported}")
-        pretrain_args = PretrainArguments(
-            output_dir=str(model_dir),
-            config=str(config_file),
-            objective=objective,
-            num_frames=settings["num_frames"],
-            learning_rate=recipe.pretrain_learning_rate,
-            batch_size=8 if args.smoke else 32,
-            checkpoint_every=1_000_000,  # a short run: the recipe restarts a stage, never resumes
-            # Pretraining prepares clips as fine-tuning will (`_model_and_extractor` sets the same fields).
-            scale_normalization=bool(extractor_fields.get("scale_normalization")),
-            root_joint=extractor_fields.get("root_joint"),
-            augmentation=pretrain_augmentation,
-            max_steps=max_steps,
-            num_epochs=None if args.smoke else float(epochs),
-            seed=args.seed,
-        )
-        pretrain(DataArguments(dataset=str(pretraining_dir)) if synthetic_clips else training_data, pretrain_args)
-        mark = lap("pretrain", mark)
 
-    final_dir = restart_stage(output_dir / "model")
-    training_args = FinetuneTrainingArguments(
-        output_dir=str(final_dir),
-        recipe=recipe.finetune_recipe,
-        seed=args.seed,
-        max_steps=max_steps,
-        num_train_epochs=float(args.finetune_epochs) if args.finetune_epochs is not None else None,
-        consistency_weight=args.consistency_weight,
-        per_device_train_batch_size=8 if args.smoke else None,
-        push_to_hub=args.push_to_hub is not None,
-        hub_model_id=args.push_to_hub,
-    )
-    finetune(
-        ModelArguments(
-            model=str(model_dir) if model_dir else None,
-            config=None if model_dir else str(config_file),
-            no_cascade=args.no_cascade,
-        ),
-        training_data,
-        FinetuneArguments(validation_fraction=0.0),  # every training clip; the last model is kept
-        training_args,
-    )
-    mark = lap("finetune", mark)
+    consistency_weight = None
+
+    def train_member(folder: Path, seed: int, push: bool) -> Path:
+        """Pretrain (unless skipped or reused) and fine-tune one classifier in `folder`; returns its folder."""
+        nonlocal mark, consistency_weight
+        model_dir = args.pretrained_model
+        pretraining_data = training_data
+        if synthetic_clips:
+            pretraining_dir = folder / "pretraining_splits"
+            pretraining_train = with_synthetic_clips(splits["train"], synthetic_clips, seed)
+            datasets.DatasetDict({"train": pretraining_train}).save_to_disk(str(pretraining_dir))
+            pretraining_data = DataArguments(dataset=str(pretraining_dir))
+            mark = lap("synthetic", mark)
+        if objective:
+            model_dir = restart_stage(folder / "pretrain")
+            extractor_fields = settings.get("extractor", {})
+            unsupported = sorted(set(extractor_fields) - {"scale_normalization", "root_joint"})
+            if unsupported:
+                raise ValueError(
+                    f"recipe {recipe.finetune_recipe}: pretraining cannot set extractor fields {unsupported}"
+                )
+            pretrain_args = PretrainArguments(
+                output_dir=str(model_dir),
+                config=str(config_file),
+                objective=objective,
+                num_frames=settings["num_frames"],
+                learning_rate=recipe.pretrain_learning_rate,
+                batch_size=8 if args.smoke else 32,
+                checkpoint_every=1_000_000,  # a short run: the recipe restarts a stage, never resumes
+                # Pretraining prepares clips as fine-tuning will (`_model_and_extractor` sets the same fields).
+                scale_normalization=bool(extractor_fields.get("scale_normalization")),
+                root_joint=extractor_fields.get("root_joint"),
+                augmentation=pretrain_augmentation,
+                max_steps=max_steps,
+                num_epochs=None if args.smoke else float(epochs),
+                seed=seed,
+            )
+            pretrain(pretraining_data, pretrain_args)
+            mark = lap("pretrain", mark)
+
+        classifier_dir = restart_stage(folder / "model")
+        training_args = FinetuneTrainingArguments(
+            output_dir=str(classifier_dir),
+            recipe=recipe.finetune_recipe,
+            seed=seed,
+            max_steps=max_steps,
+            num_train_epochs=float(args.finetune_epochs) if args.finetune_epochs is not None else None,
+            consistency_weight=args.consistency_weight,
+            per_device_train_batch_size=8 if args.smoke else None,
+            push_to_hub=push,
+            hub_model_id=args.push_to_hub if push else None,
+        )
+        consistency_weight = training_args.consistency_weight  # the flag's, or the fine-tuning recipe's
+        finetune(
+            ModelArguments(
+                model=str(model_dir) if model_dir else None,
+                config=None if model_dir else str(config_file),
+                no_cascade=args.no_cascade,
+            ),
+            training_data,
+            FinetuneArguments(validation_fraction=0.0),  # every training clip; the last model is kept
+            training_args,
+        )
+        mark = lap("finetune", mark)
+        return classifier_dir
+
+    seeds = member_seeds(args.seed, ensemble_size)
+    members_dir = restart_stage(output_dir / "members")  # an earlier ensemble's members are not this run's
+    if ensemble_size == 1:
+        final_dir = train_member(output_dir, args.seed, push=args.push_to_hub is not None)
+    else:
+        for stale in ("pretrain", "pretraining_splits"):  # an earlier single-model run's are not this run's either
+            restart_stage(output_dir / stale)
+        member_dirs = [train_member(members_dir / str(index), seed, push=False) for index, seed in enumerate(seeds)]
+        final_dir = fuse_members(
+            member_dirs,
+            restart_stage(output_dir / "model"),
+            f"An ensemble of {ensemble_size} classifiers trained by `cascadeformer recipe {args.benchmark}` with "
+            f"seeds {', '.join(map(str, seeds))}, each pretrained and fine-tuned on its own; their class "
+            "probabilities are averaged.",
+            args.push_to_hub,
+        )
+        if args.push_to_hub:
+            push_folder(final_dir, args.push_to_hub, commit_message="Ensemble of fine-tuned models")
+            print(f"pushed to {args.push_to_hub}")
+        mark = lap("fuse", mark)
 
     metrics = {}
     tta = args.tta or recipe.tta
@@ -312,14 +383,16 @@ def run_recipe(args: RecipeArguments) -> dict[str, Any]:
         else "final (all training clips)",
         "clips": {name: len(split) for name, split in splits.items()},
         "model": fields,
+        "ensemble_size": ensemble_size,
         "pretraining": objective,
         "pretrained_model": args.pretrained_model,
         "pretrain_epochs": epochs if objective else None,
         "pretrain_augmentation": pretrain_augmentation,
         "synthetic_clips": synthetic_clips,
         "seed": args.seed,
+        "member_seeds": seeds,
         "tta": tta,
-        "consistency_weight": training_args.consistency_weight,
+        "consistency_weight": consistency_weight,
         "smoke": args.smoke,
         "metrics": {split: {k: v for k, v in m.items() if isinstance(v, float)} for split, m in metrics.items()},
         "seconds": seconds,

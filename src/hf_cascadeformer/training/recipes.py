@@ -124,6 +124,9 @@ class BenchmarkRecipe:
     # Clips of the synthetic multi-view corpus (`data.synthetic.load_multiview_corpus`) pretrained on beside the
     # benchmark's own, on its layout; 0 for none.
     synthetic_clips: int = 0
+    # Classifiers trained from separate pretrainings (seeds `recipe_runner.member_seeds`) and saved as one ensemble
+    # checkpoint (`CascadeFormerEnsembleForSequenceClassification`); 1 for a single model.
+    ensemble_size: int = 1
 
 
 @dataclass(frozen=True)
