@@ -85,6 +85,22 @@ def test_an_ensemble_checkpoint_loads_with_the_auto_classes_and_the_pipeline(tmp
     assert f"| parameters | {3 * members[0].num_parameters():,} |" in card
 
 
+def test_trainer_predicts_and_scores_an_ensemble_as_any_classifier(tmp_path):
+    from transformers import Trainer, TrainingArguments
+
+    from hf_cascadeformer.metrics import compute_metrics
+
+    ensemble = CascadeFormerEnsembleForSequenceClassification.from_members(trained_members()).eval()
+    clips, labels = torch.randn(8, 9, 5, 3), torch.arange(8) % 4
+    data = [{"skeletons": clip, "labels": int(label)} for clip, label in zip(clips, labels, strict=True)]
+    arguments = TrainingArguments(output_dir=str(tmp_path), report_to=[], per_device_eval_batch_size=3, use_cpu=True)
+    prediction = Trainer(model=ensemble, args=arguments, compute_metrics=compute_metrics).predict(data)
+    with torch.no_grad():
+        expected = ensemble(clips).logits
+    torch.testing.assert_close(torch.from_numpy(prediction.predictions), expected)
+    assert prediction.metrics["test_accuracy"] == pytest.approx((expected.argmax(-1) == labels).float().mean().item())
+
+
 def test_members_must_share_one_architecture():
     members = trained_members(2)
     members.append(trained_members(1, hidden_size=32)[0])
