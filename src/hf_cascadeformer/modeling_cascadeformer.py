@@ -1290,8 +1290,7 @@ def _is_provenance(key: str) -> bool:
 class CascadeFormerEnsembleForSequenceClassification(CascadeFormerPreTrainedModel):
     """Separately trained CascadeFormer classifiers of one architecture in one checkpoint, fused by averaging their
     class probabilities (score fusion, as skeleton papers fuse their streams' models; `hf_cascadeformer.inference`
-    fuses checkpoints of any architecture at evaluation time instead). On N-UCLA, members pretrained separately
-    fuse better than fine-tunings of one encoder (docs/nucla_diagnostics.md).
+    fuses checkpoints of any architecture at evaluation time instead; docs/nucla_diagnostics.md measures both).
 
     The logits are the log of the averaged probabilities: their softmax is the ensemble's probability, their argmax
     its prediction, so `Trainer`, the pipeline and the metrics read them as any classifier's logits. The loss is
