@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
+import subprocess
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -77,6 +79,21 @@ class BlockPackage(importlib.abc.MetaPathFinder):
 
 sys.meta_path.insert(0, BlockPackage())
 """
+
+
+def run_without_package(script: str, *args: str | Path, modules_cache: Path) -> dict[str, Any]:
+    """Run `WITHOUT_PACKAGE + script` offline in a fresh interpreter (remote code cached in `modules_cache`) and
+    return the JSON object its last output line prints."""
+    env = {**os.environ, "HF_MODULES_CACHE": str(modules_cache), "HF_HUB_OFFLINE": "1"}
+    result = subprocess.run(
+        [sys.executable, "-c", WITHOUT_PACKAGE + script, *map(str, args)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=240,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(result.stdout.strip().splitlines()[-1])
 
 
 def load_example(name: str) -> ModuleType:

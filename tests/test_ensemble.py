@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 import textwrap
 
 import pytest
 import torch
-from conftest import WITHOUT_PACKAGE
+from conftest import run_without_package
 from transformers import AutoConfig, AutoFeatureExtractor, AutoModelForSequenceClassification, pipeline
 
 from hf_cascadeformer import (
@@ -114,7 +110,7 @@ def test_members_must_share_one_architecture():
 
 
 # An environment without the package: the checkpoint's own copies of the modeling files build the ensemble.
-LOADER = WITHOUT_PACKAGE + textwrap.dedent(
+LOADER = textwrap.dedent(
     """
     import torch
     from transformers import AutoModelForSequenceClassification
@@ -139,16 +135,9 @@ def test_an_ensemble_checkpoint_loads_as_remote_code_without_the_package(tmp_pat
     ensemble.save_pretrained(tmp_path / "ensemble")
     clips = torch.randn(2, 6, 5, 3)
     torch.save(clips, tmp_path / "clips.pt")
-    env = {**os.environ, "HF_MODULES_CACHE": str(tmp_path / "modules"), "HF_HUB_OFFLINE": "1"}
-    result = subprocess.run(
-        [sys.executable, "-c", LOADER, str(tmp_path / "ensemble"), str(tmp_path / "clips.pt")],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=240,
+    remote = run_without_package(
+        LOADER, str(tmp_path / "ensemble"), str(tmp_path / "clips.pt"), modules_cache=tmp_path / "modules"
     )
-    assert result.returncode == 0, result.stderr[-3000:]
-    remote = json.loads(result.stdout.strip().splitlines()[-1])
     assert remote["class"] == "CascadeFormerEnsembleForSequenceClassification"
     assert remote["module"].startswith("transformers_modules.")  # the checkpoint's copy
     with torch.no_grad():

@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 import textwrap
 
 import pytest
 import torch
-from conftest import WITHOUT_PACKAGE, tiny_config
+from conftest import run_without_package, tiny_config
 from transformers import AutoModelForPreTraining
 
 from hf_cascadeformer import (
@@ -476,7 +472,7 @@ def test_linear_probe_trains_on_features_and_extracts_from_rows():
     assert 0.0 <= linear_probe(model, data["train"], data["test"], extractor, epochs=2).accuracy <= 1.0
 
 
-REMOTE_LOADER = WITHOUT_PACKAGE + textwrap.dedent(
+REMOTE_LOADER = textwrap.dedent(
     """
     import torch
     from transformers import AutoModelForPreTraining, AutoModelForSequenceClassification
@@ -501,16 +497,9 @@ def test_a_gfp_checkpoint_loads_as_remote_code_without_the_package(tmp_path):
     model.save_pretrained(tmp_path / "ckpt")
     clips = random_clips(frames=14)
     torch.save(clips, tmp_path / "clips.pt")
-    env = {**os.environ, "HF_MODULES_CACHE": str(tmp_path / "modules"), "HF_HUB_OFFLINE": "1"}
-    result = subprocess.run(
-        [sys.executable, "-c", REMOTE_LOADER, str(tmp_path / "ckpt"), str(tmp_path / "clips.pt")],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=240,
+    remote = run_without_package(
+        REMOTE_LOADER, str(tmp_path / "ckpt"), str(tmp_path / "clips.pt"), modules_cache=tmp_path / "modules"
     )
-    assert result.returncode == 0, result.stderr[-3000:]
-    remote = json.loads(result.stdout.strip().splitlines()[-1])
     assert remote["pretraining"] == "CascadeFormerForMaskedSkeletonModeling"
     with torch.no_grad():
         assert remote["loss"] == pytest.approx(model(clips, seed=0).loss.item(), rel=1e-5)

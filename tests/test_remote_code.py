@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import textwrap
 
 import pytest
 import torch
-from conftest import WITHOUT_PACKAGE
+from conftest import run_without_package
 
 from hf_cascadeformer import (
     CascadeFormerConfig,
@@ -20,7 +17,7 @@ from hf_cascadeformer import (
 )
 
 # Runs in a fresh interpreter where importing hf_cascadeformer fails, as in an environment without the package.
-LOADER = WITHOUT_PACKAGE + textwrap.dedent(
+LOADER = textwrap.dedent(
     """
     import torch
     from transformers import AutoFeatureExtractor, AutoModel, AutoModelForPreTraining
@@ -72,16 +69,9 @@ def test_checkpoint_loads_with_trust_remote_code_without_the_package(tmp_path, s
     clips = torch.randn(2, 6, 5, 3)
     torch.save(clips, tmp_path / "clips.pt")
 
-    env = {**os.environ, "HF_MODULES_CACHE": str(tmp_path / "modules"), "HF_HUB_OFFLINE": "1"}
-    result = subprocess.run(
-        [sys.executable, "-c", LOADER, str(tmp_path / "ckpt"), str(tmp_path / "clips.pt")],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=240,
+    remote = run_without_package(
+        LOADER, str(tmp_path / "ckpt"), str(tmp_path / "clips.pt"), modules_cache=tmp_path / "modules"
     )
-    assert result.returncode == 0, result.stderr[-3000:]
-    remote = json.loads(result.stdout.strip().splitlines()[-1])
     assert remote["classifier"] == "CascadeFormerForSequenceClassification"
     assert remote["base"] == "CascadeFormerModel"
     assert remote["extractor"] == "CascadeFormerFeatureExtractor"
@@ -105,7 +95,7 @@ def test_checkpoint_loads_with_trust_remote_code_without_the_package(tmp_path, s
 
 # The pipeline task from the checkpoint alone: transformers reads `custom_pipelines` from config.json and imports the
 # copied pipeline.py (which imports the copied feature extractor) as remote code.
-PIPELINE_LOADER = WITHOUT_PACKAGE + textwrap.dedent(
+PIPELINE_LOADER = textwrap.dedent(
     """
     import numpy as np
     from transformers import pipeline
@@ -223,23 +213,13 @@ def test_the_pipeline_travels_with_the_checkpoint(tmp_path):
     np.save(tmp_path / "clips.npy", clips)
     np.save(tmp_path / "one.npy", clips[0, :, 0])  # (frames, joints, channels)
 
-    env = {**os.environ, "HF_MODULES_CACHE": str(tmp_path / "modules"), "HF_HUB_OFFLINE": "1"}
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            PIPELINE_LOADER,
-            str(tmp_path / "ckpt"),
-            str(tmp_path / "clips.npy"),
-            str(tmp_path / "one.npy"),
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=240,
+    remote = run_without_package(
+        PIPELINE_LOADER,
+        str(tmp_path / "ckpt"),
+        str(tmp_path / "clips.npy"),
+        str(tmp_path / "one.npy"),
+        modules_cache=tmp_path / "modules",
     )
-    assert result.returncode == 0, result.stderr[-3000:]
-    remote = json.loads(result.stdout.strip().splitlines()[-1])
     assert remote["class"] == "SkeletonActionRecognitionPipeline"
     assert remote["module"].startswith("transformers_modules.")  # the checkpoint's copy, not the package
     assert remote["extractor_frames"] == 8
