@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import scipy.io
 import torch
+from huggingface_hub import HfApi
 from safetensors.torch import load_file
 from transformers import AutoFeatureExtractor, AutoModelForSequenceClassification
 
@@ -32,7 +33,7 @@ def copy_raw_files(source, target, names):
 
 
 @pytest.mark.slow
-def test_nucla_recipe_smoke_on_the_cross_view_validation_protocol(tmp_path, shared_data):
+def test_nucla_recipe_smoke_on_the_cross_view_validation_protocol(tmp_path, shared_data, hub_server, monkeypatch):
     names = sorted(p.name for p in (shared_data / "nucla" / "all_sqe").glob("*.json"))[::25]
     raw = copy_raw_files(shared_data / "nucla" / "all_sqe", tmp_path / "raw" / "all_sqe", names)
     output = tmp_path / "run"
@@ -87,8 +88,17 @@ def test_nucla_recipe_smoke_on_the_cross_view_validation_protocol(tmp_path, shar
     assert all(torch.equal(first[name], third[name]) for name in first)
 
     # An ensemble of two in the first run's folder: member 0 trains with seed 0 * 2 + 0, so it is that run's model;
-    # member 1 with seed 1. The single model's encoder goes; `model/` is now one checkpoint holding both members.
-    ensemble = recipe_runner.main([*args, "--output-dir", str(output), "--ensemble-size", "2"])
+    # member 1 with seed 1. The single model's encoder goes; `model/` is now one checkpoint holding both members,
+    # pushed to the (local stand-in) Hub as such.
+    monkeypatch.setenv("HF_ENDPOINT", hub_server.url)
+    monkeypatch.setenv("HF_TOKEN", "hf_dummy_test_token")
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    ensemble = recipe_runner.main(
+        [*args, "--output-dir", str(output), "--ensemble-size", "2", "--push-to-hub", "test-user/nucla-ensemble"]
+    )
+    pushed = HfApi(endpoint=hub_server.url).list_repo_files("test-user/nucla-ensemble")
+    assert {"config.json", "model.safetensors", "preprocessor_config.json", "README.md", "pipeline.py"} <= set(pushed)
+    assert not any(name.startswith("members") for name in pushed)
     assert ensemble["ensemble_size"] == 2 and ensemble["member_seeds"] == [0, 1]
     assert set(ensemble["seconds"]) == {"data", "pretrain", "finetune", "fuse", "evaluate", "total"}
     assert not (output / "pretrain").exists() and (output / "members" / "1" / "pretrain" / "config.json").is_file()
