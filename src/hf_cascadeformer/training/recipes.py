@@ -179,8 +179,9 @@ BENCHMARK_RECIPES: dict[str, BenchmarkRecipe] = {
         ("view1-view2", "view2-view1", "cross-subject"),
         tta="crops",
     ),
+    # Penn Action pretrains for 240 epochs: over three seeds +1.1 points against 40 (every seed up, spread 0.8).
     "penn-action": BenchmarkRecipe(
-        "penn_action", "penn_action-cpu", "1.0", "masked_joint", 40, 1e-3, ("stratified-10%",)
+        "penn_action", "penn_action-cpu", "1.0", "masked_joint", 240, 1e-3, ("stratified-10%",)
     ),
 }
 
