@@ -136,7 +136,7 @@ def test_an_ensemble_checkpoint_loads_as_remote_code_without_the_package(tmp_pat
     clips = torch.randn(2, 6, 5, 3)
     torch.save(clips, tmp_path / "clips.pt")
     remote = run_without_package(
-        LOADER, str(tmp_path / "ensemble"), str(tmp_path / "clips.pt"), modules_cache=tmp_path / "modules"
+        LOADER, tmp_path / "ensemble", tmp_path / "clips.pt", modules_cache=tmp_path / "modules"
     )
     assert remote["class"] == "CascadeFormerEnsembleForSequenceClassification"
     assert remote["module"].startswith("transformers_modules.")  # the checkpoint's copy

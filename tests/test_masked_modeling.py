@@ -498,7 +498,7 @@ def test_a_gfp_checkpoint_loads_as_remote_code_without_the_package(tmp_path):
     clips = random_clips(frames=14)
     torch.save(clips, tmp_path / "clips.pt")
     remote = run_without_package(
-        REMOTE_LOADER, str(tmp_path / "ckpt"), str(tmp_path / "clips.pt"), modules_cache=tmp_path / "modules"
+        REMOTE_LOADER, tmp_path / "ckpt", tmp_path / "clips.pt", modules_cache=tmp_path / "modules"
     )
     assert remote["pretraining"] == "CascadeFormerForMaskedSkeletonModeling"
     with torch.no_grad():

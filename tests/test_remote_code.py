@@ -69,9 +69,7 @@ def test_checkpoint_loads_with_trust_remote_code_without_the_package(tmp_path, s
     clips = torch.randn(2, 6, 5, 3)
     torch.save(clips, tmp_path / "clips.pt")
 
-    remote = run_without_package(
-        LOADER, str(tmp_path / "ckpt"), str(tmp_path / "clips.pt"), modules_cache=tmp_path / "modules"
-    )
+    remote = run_without_package(LOADER, tmp_path / "ckpt", tmp_path / "clips.pt", modules_cache=tmp_path / "modules")
     assert remote["classifier"] == "CascadeFormerForSequenceClassification"
     assert remote["base"] == "CascadeFormerModel"
     assert remote["extractor"] == "CascadeFormerFeatureExtractor"
@@ -215,9 +213,9 @@ def test_the_pipeline_travels_with_the_checkpoint(tmp_path):
 
     remote = run_without_package(
         PIPELINE_LOADER,
-        str(tmp_path / "ckpt"),
-        str(tmp_path / "clips.npy"),
-        str(tmp_path / "one.npy"),
+        tmp_path / "ckpt",
+        tmp_path / "clips.npy",
+        tmp_path / "one.npy",
         modules_cache=tmp_path / "modules",
     )
     assert remote["class"] == "SkeletonActionRecognitionPipeline"
